@@ -7,7 +7,8 @@ from . import compat
 
 compat.apply()
 
+from .losses import FiGKDLoss  # noqa: E402
 from .version import __version__  # noqa: E402
 from .wavelets import dwt_max_level, wavedec, waverec  # noqa: E402
 
-__all__ = ['__version__', 'wavedec', 'waverec', 'dwt_max_level']
+__all__ = ['__version__', 'wavedec', 'waverec', 'dwt_max_level', 'FiGKDLoss']

@@ -22,6 +22,7 @@ and device, so memory stays linear in the signal length.
 """
 import difflib
 import functools
+import warnings
 from typing import List, Sequence, Tuple, Union
 
 import pywt
@@ -29,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ['wavedec', 'waverec', 'dwt_max_level', 'check_wavelet',
-           'check_mode', 'coeff_lengths', 'MODES']
+           'check_mode', 'coeff_lengths', 'MODES',
+           'band_weighted_reconstruction', 'apply_band_operator']
 
 MODES = tuple(pywt.Modes.modes)
 _INDEX_MODES = ('symmetric', 'reflect', 'periodic', 'constant')
@@ -291,3 +293,84 @@ def waverec(coeffs: Sequence[torch.Tensor], wavelet: WaveletLike,
                             wavelet.name, mode)
         approx = approx.reshape(*lead, approx.shape[-1])
     return approx
+
+
+# ------------------------------------------------ band-weighting operator
+def band_weighted_reconstruction(x: torch.Tensor, wavelet: str, mode: str,
+                                 low_weight: float,
+                                 high_weights: Sequence[float]) -> torch.Tensor:
+    """``waverec`` of the weighted ``wavedec`` bands of x, trimmed to N.
+
+    ``high_weights`` are ordered coarsest first, as ``[cD_n, ..., cD_1]``;
+    their count is the level. This is the reference, level-by-level form;
+    :func:`band_operator` builds the same linear map as one matrix.
+    """
+    coeffs = wavedec(x, wavelet, mode, len(high_weights))
+    weights = [low_weight, *high_weights]
+    weighted = [c * w if w != 1 else c for c, w in zip(coeffs, weights)]
+    return waverec(weighted, wavelet, mode)[..., :x.shape[-1]]
+
+
+@functools.lru_cache(maxsize=32)
+def band_operator(length: int, wavelet: str, mode: str, low_weight: float,
+                  high_weights: Tuple[float, ...], dtype: torch.dtype,
+                  device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(M, M^T)`` with ``band_weighted_reconstruction(x) == x @ M^T``.
+
+    The map is linear, so it is built once per signal length by sending the
+    identity through the reference transform in float64, a block of columns
+    at a time, so peak memory is ``block * length``. Orthogonal and
+    biorthogonal filters are short, so ``M`` is banded: it is stored sparse
+    (CSR, memory linear in ``length``) unless it is dense enough that a
+    plain matrix product is faster.
+    """
+    block = max(1, min(length, 2 ** 22 // length))
+    rows, cols, vals = [], [], []
+    for start in range(0, length, block):
+        basis = torch.zeros(min(block, length - start), length,
+                            dtype=torch.float64)
+        basis[:, start:].fill_diagonal_(1.0)
+        # Row j of the result is M applied to unit vector start + j.
+        response = band_weighted_reconstruction(basis, wavelet, mode,
+                                                low_weight, high_weights)
+        j, i = response.nonzero(as_tuple=True)
+        rows.append(i)
+        cols.append(j + start)
+        vals.append(response[j, i])
+    index = torch.stack([torch.cat(rows), torch.cat(cols)])
+    values = torch.cat(vals).to(dtype)
+    if values.numel() > length * length // 8:
+        dense = torch.zeros(length, length, dtype=dtype)
+        dense[index[0], index[1]] = values
+        dense = dense.to(device)
+        return dense, dense.t().contiguous()
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta
+        warnings.simplefilter('ignore', UserWarning)
+        matrix = torch.sparse_coo_tensor(index, values, (length, length))
+        matrix = matrix.coalesce().to(device)
+        return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
+
+
+class _ApplyOperator(torch.autograd.Function):
+    """``x @ M^T`` with a cached ``M^T`` for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x, matrix, matrix_t):
+        ctx.save_for_backward(matrix_t)
+        return (matrix @ x.t()).t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        matrix_t, = ctx.saved_tensors
+        return (matrix_t @ grad.t()).t(), None, None
+
+
+def apply_band_operator(x: torch.Tensor, wavelet: str, mode: str,
+                        low_weight: float,
+                        high_weights: Sequence[float]) -> torch.Tensor:
+    """Fast ``band_weighted_reconstruction`` of (B, N) signals."""
+    matrix, matrix_t = band_operator(x.shape[-1], wavelet, mode,
+                                     float(low_weight),
+                                     tuple(map(float, high_weights)),
+                                     x.dtype, x.device)
+    return _ApplyOperator.apply(x, matrix, matrix_t)

@@ -1,0 +1,3 @@
+from .figkd_loss import FiGKDLoss
+
+__all__ = ['FiGKDLoss']

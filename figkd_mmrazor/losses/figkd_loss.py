@@ -1,0 +1,283 @@
+"""FiGKD: distil the high-frequency detail of the logits along the class axis."""
+import json
+import numbers
+import os
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmrazor.registry import MODELS
+
+from ..wavelets import (apply_band_operator, check_mode, check_wavelet,
+                        dwt_level, dwt_max_level, idwt_level)
+
+TARGETS = ('reconstruct', 'coefficients')
+# Up to this many classes, 'reconstruct' applies the whole linear map as one
+# precomputed (sparse or dense) matrix; beyond, it runs level by level.
+OPERATOR_MAX_CLASSES = 4096
+DISTANCES = ('kl', 'mse')
+REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
+
+
+@MODELS.register_module()
+class FiGKDLoss(nn.Module):
+    """Fine-grained KD: match the wavelet detail of teacher and student logits.
+
+    A logit vector is a 1-D signal along the class axis. Both logits are
+    decomposed with a ``level``-deep discrete wavelet transform
+    (``[cA_n, cD_n, ..., cD_1]`` as :func:`figkd_mmrazor.wavedec`); the
+    approximation is weighted by ``low_weight`` and the details by
+    ``high_weights``; the weighted bands are then compared with ``distance``.
+    With ``low_weight=1, high_weights=1, target='reconstruct',
+    distance='kl'`` the loss equals MMRazor's ``KLDivergence(tau)`` for any
+    wavelet and mode (perfect reconstruction).
+
+    Args:
+        tau (float): Temperature of the softmax for ``distance='kl'``.
+            Defaults to 4.0.
+        loss_weight (float): Factor of the returned loss. Defaults to 1.0.
+        wavelet (str): A discrete wavelet of PyWavelets, e.g. ``'haar'``,
+            ``'db4'``, ``'sym8'``. Defaults to ``'haar'``.
+        level (int): Decomposition depth, >= 1 and at most
+            ``pywt.dwt_max_level(num_classes, filter_length)``. Defaults to 1.
+        mode (str): Signal extension mode, one of ``pywt.Modes.modes``.
+            Defaults to ``'periodization'``: the class axis has no natural
+            boundary, and periodization is the non-redundant choice (``C``
+            logits give ``C`` coefficients for even lengths; for orthogonal
+            wavelets the transform is orthonormal, so band energies add up).
+        low_weight (float): Weight of the approximation ``cA_n``. 0 discards
+            the coarse content (FiGKD's choice: the labels supply it).
+            Defaults to 0.0.
+        high_weights (float | Sequence[float]): Weight of the detail bands:
+            one number for all, or one per level ordered coarsest first,
+            i.e. the order of ``[cD_n, ..., cD_1]``. Defaults to 1.0.
+        target (str): ``'reconstruct'`` inverts the weighted bands back to
+            ``C`` logits and compares those; ``'coefficients'`` compares the
+            concatenated weighted coefficients (bands of weight 0 are left
+            out, so they add no constant entries). Defaults to
+            ``'reconstruct'``.
+        distance (str): ``'kl'``: ``tau**2 * KL(softmax(t / tau) ||
+            softmax(s / tau))``; ``'mse'``: squared error. Defaults to ``'kl'``.
+        reduction (str): ``'none'`` (element-wise, shape (N, D)) |
+            ``'batchmean'`` (sum / N) | ``'sum'`` | ``'mean'`` (sum / (N * D)),
+            for either distance. Defaults to ``'batchmean'``.
+        teacher_detach (bool): Stop gradients into the teacher.
+            Defaults to True.
+        class_order (Sequence[int] | str, optional): A permutation of
+            ``range(C)`` (or a path to a JSON file holding one, a list or
+            ``{"class_order": [...]}``) applied to both logits before the
+            transform, which depends on which classes are neighbours.
+            Defaults to None (the dataset's order).
+
+    The loss is computed in float32 whatever the logits' dtype (AMP), and is
+    finite for logits up to 1e4 in magnitude.
+    """
+
+    def __init__(self,
+                 tau: float = 4.0,
+                 loss_weight: float = 1.0,
+                 wavelet: str = 'haar',
+                 level: int = 1,
+                 mode: str = 'periodization',
+                 low_weight: float = 0.0,
+                 high_weights: Union[float, Sequence[float]] = 1.0,
+                 target: str = 'reconstruct',
+                 distance: str = 'kl',
+                 reduction: str = 'batchmean',
+                 teacher_detach: bool = True,
+                 class_order: Optional[Union[Sequence[int], str]] = None):
+        super().__init__()
+        self.wavelet = check_wavelet(wavelet).name
+        self.mode = check_mode(mode)
+        if (not isinstance(level, numbers.Integral)
+                or isinstance(level, bool) or level < 1):
+            raise ValueError(f'level must be an integer >= 1, got {level!r}.')
+        self.level = int(level)
+        _check_choice('target', target, TARGETS)
+        _check_choice('distance', distance, DISTANCES)
+        _check_choice('reduction', reduction, REDUCTIONS)
+        self.target, self.distance, self.reduction = target, distance, reduction
+        self.tau = _check_number('tau', tau, positive=True)
+        self.loss_weight = _check_number('loss_weight', loss_weight)
+        self.low_weight = _check_number('low_weight', low_weight)
+        if isinstance(high_weights, numbers.Real):
+            high_weights = [high_weights] * self.level
+        high_weights = list(high_weights)
+        if len(high_weights) != self.level:
+            raise ValueError(
+                f'high_weights has {len(high_weights)} entries but level is '
+                f'{self.level}: give one number, or one per detail band '
+                'ordered coarsest first ([cD_n, ..., cD_1]).')
+        # Stored finest first, the order the bands are computed in.
+        self.high_weights = [
+            _check_number(f'high_weights[{i}]', w)
+            for i, w in enumerate(high_weights)][::-1]
+        if not self.low_weight and not any(self.high_weights):
+            raise ValueError('low_weight and all high_weights are 0: nothing '
+                             'would be distilled. Give some band a weight.')
+        self.teacher_detach = teacher_detach
+        order = _load_class_order(class_order)
+        self.register_buffer(
+            'class_order',
+            None if order is None else torch.tensor(order, dtype=torch.long),
+            persistent=False)
+        self._checked_classes = None
+
+    def extra_repr(self) -> str:
+        return (f'wavelet={self.wavelet!r}, level={self.level}, '
+                f'mode={self.mode!r}, low_weight={self.low_weight}, '
+                f'high_weights={self.high_weights[::-1]}, '
+                f'target={self.target!r}, distance={self.distance!r}, '
+                f'tau={self.tau}, reduction={self.reduction!r}')
+
+    # ------------------------------------------------------------- checks
+    def _check_inputs(self, preds_S: torch.Tensor, preds_T: torch.Tensor):
+        if preds_S.dim() != 2 or preds_S.shape != preds_T.shape:
+            raise ValueError(
+                'FiGKDLoss expects student and teacher logits of the same '
+                f'shape (N, C); got {tuple(preds_S.shape)} and '
+                f'{tuple(preds_T.shape)}. Record the classifier outputs '
+                "(LogitsRecorder) of two models with the same classes.")
+        num_classes = preds_S.shape[1]
+        if num_classes == self._checked_classes:
+            return
+        max_level = dwt_max_level(num_classes, self.wavelet)
+        if self.level > max_level:
+            raise ValueError(
+                f'level {self.level} is too deep for {num_classes} classes '
+                f'with wavelet {self.wavelet!r}: at most {max_level} '
+                '(pywt.dwt_max_level). Lower `level` or use a shorter wavelet '
+                "such as 'haar'.")
+        if (self.class_order is not None
+                and self.class_order.numel() != num_classes):
+            raise ValueError(
+                f'class_order has {self.class_order.numel()} entries but the '
+                f'logits have {num_classes} classes; give a permutation of '
+                f'range({num_classes}).')
+        self._checked_classes = num_classes
+
+    # ------------------------------------------------------------ forward
+    def forward(self, preds_S: torch.Tensor,
+                preds_T: torch.Tensor) -> torch.Tensor:
+        """Forward computation.
+
+        Args:
+            preds_S (torch.Tensor): Student logits of shape (N, C).
+            preds_T (torch.Tensor): Teacher logits of shape (N, C).
+
+        Return:
+            torch.Tensor: The loss (a scalar unless ``reduction='none'``).
+        """
+        self._check_inputs(preds_S, preds_T)
+        if self.teacher_detach:
+            preds_T = preds_T.detach()
+        if not bool(torch.isfinite(preds_T).all()):
+            raise FloatingPointError(
+                'FiGKDLoss got non-finite (NaN or Inf) teacher logits. Check '
+                'the teacher checkpoint (teacher_ckpt) and its input '
+                'normalisation, or lower the learning rate if the teacher '
+                'is trainable.')
+        # Autocast would run the convolutions in half precision.
+        with torch.autocast(preds_S.device.type, enabled=False):
+            # One transform for both: the stacked batch halves the op count.
+            logits = torch.cat([preds_S.float(), preds_T.float()])
+            if self.class_order is not None:
+                logits = logits.index_select(1, self.class_order)
+            signal = self.bands_signal(logits)
+            signal_S, signal_T = signal.chunk(2)
+            return self.loss_weight * self._distance(signal_S, signal_T)
+
+    def bands_signal(self, logits: torch.Tensor) -> torch.Tensor:
+        """The weighted bands of (B, C) logits, as compared by the loss."""
+        if (self.target == 'reconstruct'
+                and logits.shape[1] <= OPERATOR_MAX_CLASSES):
+            return apply_band_operator(logits, self.wavelet, self.mode,
+                                       self.low_weight,
+                                       self.high_weights[::-1])
+        return self.bands_signal_by_level(logits)
+
+    def bands_signal_by_level(self, logits: torch.Tensor) -> torch.Tensor:
+        """:meth:`bands_signal` computed level by level (any class count)."""
+        bands = []  # finest first: (B, 2, n) holding [cA_l, cD_l]
+        approx = logits
+        for _ in range(self.level):
+            bands.append(dwt_level(approx, self.wavelet, self.mode))
+            approx = bands[-1][:, 0]
+        if self.target == 'coefficients':
+            pieces = [approx * self.low_weight] if self.low_weight else []
+            pieces += [b[:, 1] * w
+                       for b, w in zip(bands[::-1], self.high_weights[::-1])
+                       if w]
+            return torch.cat(pieces, dim=1)
+        # Reconstruct from the coarsest level down, weighting on the way.
+        coarsest = bands[-1] * logits.new_tensor(
+            [self.low_weight, self.high_weights[-1]]).view(1, 2, 1)
+        signal = idwt_level(coarsest, self.wavelet, self.mode)
+        for band, weight in zip(bands[-2::-1], self.high_weights[-2::-1]):
+            detail = band[:, 1:]
+            if weight != 1:
+                detail = detail * weight
+            signal = signal[:, :band.shape[-1]].unsqueeze(1)
+            signal = idwt_level(torch.cat([signal, detail], 1), self.wavelet,
+                                self.mode)
+        return signal[:, :logits.shape[1]]
+
+    def _distance(self, signal_S: torch.Tensor,
+                  signal_T: torch.Tensor) -> torch.Tensor:
+        if self.distance == 'kl':
+            loss = F.kl_div(
+                F.log_softmax(signal_S / self.tau, dim=1),
+                F.softmax(signal_T / self.tau, dim=1),
+                reduction='none') * self.tau**2
+        else:
+            loss = (signal_S - signal_T).square()
+        if self.reduction == 'none':
+            return loss
+        if self.reduction == 'batchmean':
+            return loss.sum() / signal_S.shape[0]
+        return loss.sum() if self.reduction == 'sum' else loss.mean()
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {list(choices)}, got '
+                         f'{value!r}.')
+
+
+def _check_number(name, value, positive=False) -> float:
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not float('-inf') < value < float('inf')):
+        raise ValueError(f'{name} must be a finite number, got {value!r}.')
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f'{name} must be {"> 0" if positive else ">= 0"}, '
+                         f'got {value!r}.')
+    return float(value)
+
+
+def _load_class_order(class_order):
+    """A validated permutation from a list or a JSON file, or None."""
+    if class_order is None:
+        return None
+    source = 'class_order'
+    if isinstance(class_order, (str, os.PathLike)):
+        source = str(class_order)
+        if not os.path.isfile(source):
+            raise FileNotFoundError(
+                f'class_order file {source} does not exist; write one with '
+                'tools/analysis/class_order.py or pass a list.')
+        with open(source) as f:
+            class_order = json.load(f)
+        if isinstance(class_order, dict):
+            class_order = class_order.get('class_order')
+    if not isinstance(class_order, (list, tuple)) or not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool)
+            for i in class_order):
+        raise ValueError(f'{source} must be a list of class indices.')
+    if sorted(class_order) != list(range(len(class_order))):
+        missing = sorted(set(range(len(class_order))) - set(class_order))
+        raise ValueError(
+            f'{source} is not a permutation of range({len(class_order)}): '
+            f'each class index must appear exactly once (missing: '
+            f'{missing[:10]}).')
+    return [int(i) for i in class_order]

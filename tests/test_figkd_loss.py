@@ -1,0 +1,234 @@
+"""FiGKDLoss against outside oracles: PyWavelets and MMRazor's KLDivergence."""
+import json
+
+import numpy as np
+import pytest
+import pywt
+import torch
+import torch.nn.functional as F
+from mmrazor.models import KLDivergence
+from mmrazor.registry import MODELS
+
+from figkd_mmrazor.losses import FiGKDLoss
+from figkd_mmrazor.losses import figkd_loss as figkd_module
+from figkd_mmrazor.wavelets import apply_band_operator, wavedec, waverec
+
+
+def _logits(n=8, c=37, scale=3.0, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, c, generator=g, dtype=dtype) * scale,
+            torch.randn(n, c, generator=g, dtype=dtype) * scale)
+
+
+def _pywt_bands(x, wavelet, mode, level, low, highs, target):
+    """The weighted band signal, computed with PyWavelets alone."""
+    coeffs = pywt.wavedec(x.double().numpy(), wavelet, mode, level, axis=-1)
+    weighted = [c * w for c, w in zip(coeffs, [low, *highs])]
+    if target == 'coefficients':
+        return torch.from_numpy(np.concatenate(
+            [c for c, w in zip(weighted, [low, *highs]) if w], axis=-1))
+    rec = pywt.waverec(weighted, wavelet, mode, axis=-1)
+    return torch.from_numpy(rec[..., :x.shape[-1]])
+
+
+def _kl(s, t, tau, reduction='batchmean'):
+    return tau**2 * F.kl_div(F.log_softmax(s / tau, 1), F.softmax(t / tau, 1),
+                             reduction=reduction)
+
+
+def test_registered_in_mmrazor_models():
+    loss = MODELS.build(dict(type='FiGKDLoss', wavelet='db2', level=2))
+    assert isinstance(loss, FiGKDLoss)
+
+
+@pytest.mark.parametrize('wavelet', ['haar', 'db4', 'sym5', 'bior2.4',
+                                     'coif2'])
+@pytest.mark.parametrize('mode', pywt.Modes.modes)
+@pytest.mark.parametrize('num_classes', [36, 37])
+def test_all_bands_equal_mmrazor_kd(wavelet, mode, num_classes):
+    s, t = _logits(c=num_classes)
+    level = min(2, pywt.dwt_max_level(num_classes,
+                                      pywt.Wavelet(wavelet).dec_len))
+    kd = KLDivergence(tau=4.0)(s, t)
+    figkd = FiGKDLoss(tau=4.0, wavelet=wavelet, mode=mode, level=level,
+                      low_weight=1.0, high_weights=1.0)(s, t)
+    torch.testing.assert_close(figkd, kd, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'batchmean', 'sum', 'mean'])
+def test_kd_identity_holds_for_every_reduction(reduction):
+    s, t = _logits()
+    kd = KLDivergence(tau=2.0, reduction=reduction)(s, t)
+    figkd = FiGKDLoss(tau=2.0, low_weight=1.0, reduction=reduction,
+                      wavelet='db3', mode='symmetric')(s, t)
+    torch.testing.assert_close(figkd, kd, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('target', ['reconstruct', 'coefficients'])
+@pytest.mark.parametrize('wavelet,mode,level,low,highs', [
+    ('haar', 'periodization', 1, 0.0, [1.0]),
+    ('db2', 'symmetric', 2, 0.5, [2.0, 0.25]),
+    ('sym4', 'periodization', 2, 0.0, [1.0, 3.0]),
+    ('haar', 'reflect', 3, 0.0, [1.0, 0.0, 3.0]),
+    ('bior1.3', 'smooth', 2, 1.0, [0.0, 1.5]),
+])
+def test_weighted_bands_match_pywt(target, wavelet, mode, level, low, highs):
+    s, t = _logits(c=53)
+    loss = FiGKDLoss(tau=3.0, wavelet=wavelet, mode=mode, level=level,
+                     low_weight=low, high_weights=highs, target=target)
+    ref_s = _pywt_bands(s, wavelet, mode, level, low, highs, target)
+    ref_t = _pywt_bands(t, wavelet, mode, level, low, highs, target)
+    torch.testing.assert_close(loss(s, t).double(), _kl(ref_s, ref_t, 3.0),
+                               rtol=1e-5, atol=1e-5)
+    # The weighted signal itself, per sample: high_weights coarsest first.
+    torch.testing.assert_close(loss.bands_signal(s).double(), ref_s,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_operator_path_equals_level_by_level_path():
+    s, _ = _logits(c=101)
+    loss = FiGKDLoss(wavelet='db3', level=3, mode='antireflect',
+                     low_weight=0.2, high_weights=[1.0, 2.0, 0.5])
+    torch.testing.assert_close(loss.bands_signal(s),
+                               loss.bands_signal_by_level(s),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_mse_distance():
+    s, t = _logits()
+    loss = FiGKDLoss(distance='mse', reduction='sum', low_weight=0.0)
+    ref_s = _pywt_bands(s, 'haar', 'periodization', 1, 0.0, [1.0],
+                        'reconstruct')
+    ref_t = _pywt_bands(t, 'haar', 'periodization', 1, 0.0, [1.0],
+                        'reconstruct')
+    torch.testing.assert_close(loss(s, t).double(),
+                               (ref_s - ref_t).square().sum())
+
+
+def test_reduction_none_keeps_elements_and_loss_weight_scales():
+    s, t = _logits()
+    none = FiGKDLoss(reduction='none', target='coefficients', wavelet='db2',
+                     mode='zero')(s, t)
+    assert none.shape == (8, (37 + 4 - 1) // 2)  # cD_1 only: db2, F=4
+    weighted = FiGKDLoss(loss_weight=2.5)(s, t)
+    torch.testing.assert_close(weighted, 2.5 * FiGKDLoss()(s, t))
+
+
+def test_class_order_permutes_before_transform(tmp_path):
+    s, t = _logits(c=12)
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(1))
+    path = tmp_path / 'order.json'
+    path.write_text(json.dumps({'class_order': order.tolist()}))
+    for spec in (order.tolist(), str(path)):
+        got = FiGKDLoss(class_order=spec, wavelet='db2')(s, t)
+        ref = FiGKDLoss(wavelet='db2')(s[:, order], t[:, order])
+        torch.testing.assert_close(got, ref)
+    assert not torch.allclose(FiGKDLoss(class_order=order.tolist())(s, t),
+                              FiGKDLoss()(s, t))
+
+
+def test_teacher_detach():
+    s, t = _logits()
+    s.requires_grad_(True)
+    t.requires_grad_(True)
+    FiGKDLoss()(s, t).backward()
+    assert t.grad is None and s.grad is not None
+    FiGKDLoss(teacher_detach=False)(s, t).backward()
+    assert t.grad is not None and t.grad.abs().sum() > 0
+
+
+def test_gradcheck_float64():
+    x = torch.randn(3, 23, dtype=torch.float64, requires_grad=True)
+    for mode in ('symmetric', 'periodization', 'smooth'):
+        assert torch.autograd.gradcheck(
+            lambda v: wavedec(v, 'db2', mode, 2), (x,))
+        coeffs = [c.detach().requires_grad_(True)
+                  for c in wavedec(x, 'db2', mode, 2)]
+        assert torch.autograd.gradcheck(
+            lambda *c: waverec(list(c), 'db2', mode), coeffs)
+        assert torch.autograd.gradcheck(
+            lambda v: apply_band_operator(v, 'db2', mode, 0.0, [1.0, 2.0]),
+            (x,))
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_logits_compute_in_float32(dtype):
+    s, t = _logits(scale=5.0)
+    loss = FiGKDLoss(wavelet='db2', level=2)
+    ref = loss(s.to(dtype).float(), t.to(dtype).float())
+    got = loss(s.to(dtype), t.to(dtype))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        under_autocast = loss(s.to(dtype), t.to(dtype))
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, ref)
+
+
+def test_finite_for_large_logits():
+    s, t = _logits(scale=1.0)
+    s = (s * 1e4).clamp(-1e4, 1e4).requires_grad_(True)
+    t = (t * 1e4).clamp(-1e4, 1e4)
+    for distance in ('kl', 'mse'):
+        loss = FiGKDLoss(distance=distance, wavelet='db4', level=2)(s, t)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(s.grad).all()
+        s.grad = None
+
+
+def test_large_class_count_runs_level_by_level():
+    # ImageNet-21k: beyond OPERATOR_MAX_CLASSES the memory stays linear.
+    s, t = _logits(n=2, c=21843)
+    loss = FiGKDLoss(wavelet='sym8', level=3)
+    value = loss(s, t)
+    ref_s = _pywt_bands(s, 'sym8', 'periodization', 3, 0.0, [1.0] * 3,
+                        'reconstruct')
+    ref_t = _pywt_bands(t, 'sym8', 'periodization', 3, 0.0, [1.0] * 3,
+                        'reconstruct')
+    assert 21843 > figkd_module.OPERATOR_MAX_CLASSES
+    torch.testing.assert_close(value.double(), _kl(ref_s, ref_t, 4.0),
+                               rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(wavelet='db44'), r"Unknown discrete wavelet 'db44'.*'db4'"),
+    (dict(wavelet='morl'), r"Unknown discrete wavelet 'morl'"),
+    (dict(mode='mirror'), r"Unknown signal extension mode 'mirror'.*"
+                          r"periodization"),
+    (dict(level=0), r'level must be an integer >= 1'),
+    (dict(level=2, high_weights=[1.0, 2.0, 3.0]),
+     r'high_weights has 3 entries but level is 2'),
+    (dict(high_weights=-1.0), r'high_weights\[0\] must be >= 0'),
+    (dict(low_weight=float('nan')), r'low_weight must be a finite number'),
+    (dict(low_weight=0.0, high_weights=0.0), r'nothing would be distilled'),
+    (dict(target='logits'), r"target must be one of \['reconstruct', "
+                            r"'coefficients'\]"),
+    (dict(distance='cosine'), r"distance must be one of \['kl', 'mse'\]"),
+    (dict(reduction='avg'), r'reduction must be one of'),
+    (dict(tau=0), r'tau must be > 0'),
+    (dict(class_order=[0, 1, 1]), r'not a permutation of range\(3\).*'
+                                  r'missing: \[2\]'),
+    (dict(class_order='/nonexistent/order.json'), r'class_order file'),
+])
+def test_bad_arguments_fail_at_build(kwargs, match):
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        FiGKDLoss(**kwargs)
+
+
+def test_bad_inputs_fail_at_first_forward():
+    s, t = _logits(c=10)
+    with pytest.raises(ValueError, match=r'level 3 is too deep for 10 '
+                                         r"classes with wavelet 'db4'"):
+        FiGKDLoss(wavelet='db4', level=3)(s, t)
+    with pytest.raises(ValueError, match=r'same shape \(N, C\); got '
+                                         r'\(8, 10\) and \(8, 9\)'):
+        FiGKDLoss()(s, t[:, :9])
+    with pytest.raises(ValueError, match=r'class_order has 4 entries but '
+                                         r'the logits have 10 classes'):
+        FiGKDLoss(class_order=[3, 2, 1, 0])(s, t)
+    for bad in (float('nan'), float('inf')):
+        t_bad = t.clone()
+        t_bad[2, 3] = bad
+        with pytest.raises(FloatingPointError, match='non-finite'):
+            FiGKDLoss()(s, t_bad)
