@@ -7,8 +7,11 @@ from . import compat
 
 compat.apply()
 
+from .hooks import StudentCheckpointHook  # noqa: E402
 from .losses import FiGKDLoss  # noqa: E402
+from .recorders import LogitsRecorder  # noqa: E402
 from .version import __version__  # noqa: E402
 from .wavelets import dwt_max_level, wavedec, waverec  # noqa: E402
 
-__all__ = ['__version__', 'wavedec', 'waverec', 'dwt_max_level', 'FiGKDLoss']
+__all__ = ['__version__', 'wavedec', 'waverec', 'dwt_max_level', 'FiGKDLoss',
+           'LogitsRecorder', 'StudentCheckpointHook']

@@ -134,7 +134,13 @@ class FamilyLook:
 
 @dataclasses.dataclass(frozen=True)
 class DemoSpec:
-    """Every parameter of a demo dataset; equal specs give equal files."""
+    """Every parameter of a demo dataset; equal specs give equal files.
+
+    Classes are ``families * species_per_family``; each has
+    ``train_per_class + test_per_class`` images of ``size`` x ``size`` px.
+    ``seed`` fixes the family looks, the species traits and every image;
+    ``difficulty`` scales the nuisance variation (0: none, 1: default).
+    """
     families: int = 10
     species_per_family: int = 5
     train_per_class: int = 30
@@ -361,7 +367,7 @@ def _bird_radius(look: FamilyLook) -> float:
     tail_corner = math.hypot(a + look.tail_length,
                              0.35 * b + look.tail_spread)
     head = math.hypot(0.92 * a, 0.75 * b) + r
-    long_beak_tip = math.hypot(0.92 * a + 2.1 * r, 0.75 * b)
+    long_beak_tip = math.hypot(0.92 * a + 2.5 * r, 0.75 * b)
     return max(a, tail_corner, head, long_beak_tip) + 0.05
 
 
@@ -416,10 +422,10 @@ def _draw_bird(canvas, u, v, look: FamilyLook, traits, gain):
 
     # Beak: a triangle from inside the head to a tip, short or long.
     beak_root = head_u + 0.8 * r
-    beak_tip = head_u + r + (0.35 if traits['beak'] == 'short' else 1.1) * r
+    beak_tip = head_u + r + (0.35 if traits['beak'] == 'short' else 1.5) * r
     s = (u - beak_root) / (beak_tip - beak_root)  # 0 at root, 1 at tip
     beak = ((s >= 0) & (s <= 1) &
-            (np.abs(v - head_v - 0.15 * r) <= 0.4 * r * (1 - s)))
+            (np.abs(v - head_v - 0.15 * r) <= 0.45 * r * (1 - s)))
     paint(beak, look.beak)
 
     eye_u, eye_v = head_u + 0.35 * r, head_v - 0.1 * r

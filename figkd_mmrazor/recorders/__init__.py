@@ -1,0 +1,3 @@
+from .logits_recorder import LogitsRecorder
+
+__all__ = ['LogitsRecorder']

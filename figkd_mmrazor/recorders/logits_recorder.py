@@ -1,0 +1,77 @@
+"""Record a classifier's logits without knowing how its head is built."""
+import difflib
+from typing import Any, Optional, Tuple
+
+import torch
+from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
+from mmrazor.registry import TASK_UTILS
+from torch import nn
+
+
+@TASK_UTILS.register_module()
+class LogitsRecorder(ModuleOutputsRecorder):
+    """Record the logits a module outputs, in float32 (config ``type='Logits'``).
+
+    The default source, ``'head'``, is the ``head`` of an mmpretrain
+    ``ImageClassifier``: its forward output is the class score whatever the
+    head's inner layout (``LinearClsHead``, ``StackedLinearClsHead``,
+    ``VisionTransformerClsHead``, ...), so no head-specific module name is
+    needed.
+
+    Args:
+        source (str): Name of the module whose output is recorded, as in
+            ``model.named_modules()``. Defaults to ``'head'``.
+        output_idx (int, optional): For modules that return a tuple or list,
+            the element holding the logits (e.g. 0 for the convolutional
+            branch of ``ConformerHead``). Defaults to None (the output is the
+            logits tensor).
+    """
+
+    def __init__(self, source: str = 'head',
+                 output_idx: Optional[int] = None) -> None:
+        super().__init__(source)
+        self.output_idx = output_idx
+        self._model_name = 'the model'
+
+    def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
+        if model is None:
+            raise ValueError('LogitsRecorder needs the model to hook into.')
+        modules = dict(model.named_modules())
+        if self.source not in modules:
+            close = difflib.get_close_matches(self.source, list(modules), n=5,
+                                              cutoff=0.4)
+            raise ValueError(
+                f'LogitsRecorder: {type(model).__name__} has no module '
+                f'named {self.source!r}. Closest names: {close}. Set '
+                "`source` to the module that outputs the logits ('head' "
+                'for mmpretrain classifiers).')
+        self._model_name = type(model).__name__
+        modules[self.source].register_forward_hook(self.forward_hook)
+
+    def forward_hook(self, module: nn.Module, inputs: Tuple,
+                     outputs: Any) -> None:
+        if not self.recording:
+            return
+        if self.output_idx is not None:
+            if not isinstance(outputs, (tuple, list)):
+                raise TypeError(
+                    f'LogitsRecorder: {self.source!r} returned a '
+                    f'{type(outputs).__name__}, not a tuple; drop '
+                    '`output_idx`.')
+            outputs = outputs[self.output_idx]
+        if not isinstance(outputs, torch.Tensor):
+            raise TypeError(
+                f'LogitsRecorder: {self.source!r} returned a '
+                f'{type(outputs).__name__}, not a logits tensor; set '
+                '`output_idx` to pick the logits from it.')
+        self.data_buffer.append(outputs.float())
+
+    def get_record_data(self, record_idx: int = 0,
+                        data_idx: Optional[int] = None) -> Any:
+        if not self.data_buffer:
+            raise RuntimeError(
+                f'LogitsRecorder: {self.source!r} of {self._model_name} '
+                'did not run during the forward pass, so no logits were '
+                "recorded. Choose a module that runs in forward(mode='loss'), "
+                "e.g. 'head'.")
+        return super().get_record_data(record_idx, data_idx)

@@ -1,0 +1,71 @@
+"""Tiny versions of the real configs: same code paths, seconds on a CPU."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mmengine.config import Config
+
+from figkd_mmrazor.demo import generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=32),
+    dict(type='PackInputs'),
+]
+
+
+def tiny_cub(root, num_classes=4, **params) -> Path:
+    """A small CUB-layout dataset from the demo generator."""
+    return generate_dataset(root, families=2,
+                            species_per_family=num_classes // 2,
+                            train_per_class=4, test_per_class=2, size=32,
+                            progress=False, **params)
+
+
+def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,
+                batch_size=4) -> Path:
+    """Shrink ``config`` (a path under configs/) to the tiny dataset.
+
+    Weights named by URL are turned off: tests have no internet.
+    """
+    cfg = Config.fromfile(ROOT / config)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        loader.update(batch_size=batch_size, num_workers=0,
+                      persistent_workers=False)
+        loader.dataset.update(data_root=str(data_root),
+                              pipeline=TINY_PIPELINE)
+    cfg.data_preprocessor.num_classes = num_classes
+    model = cfg.model
+    if 'architecture' in model:  # a distillation config
+        model.teacher_ckpt = None
+        model.teacher.head.num_classes = num_classes
+        student = model.architecture
+    else:
+        student = model
+    student.head.num_classes = num_classes
+    student.backbone.init_cfg = None
+    cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.dump(str(out_path))
+    return Path(out_path)
+
+
+def run_tool(*args, nproc=None, check=True, timeout=600):
+    """Run tools/<script> as a user would, from the repository root."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    if nproc:
+        cmd = [sys.executable, '-m', 'torch.distributed.run',
+               f'--nproc_per_node={nproc}', '--master_port=0', *args]
+    else:
+        cmd = [sys.executable, *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{" ".join(map(str, cmd))} failed:\n'
+                             f'{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
+    return proc
