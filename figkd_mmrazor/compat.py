@@ -13,8 +13,9 @@ globals, mmengine's ``CheckpointLoader`` schemes and ``model_wrapper_cfg``).
    :class:`QuantizationUnavailableError`.
 2. torch >= 2.6 unpickles checkpoints with ``weights_only=True``. mmengine's
    checkpoints carry a few non-tensor types (message hub history, numpy
-   scalars); exactly those are allow-listed. Anything else, such as a pickled
-   callable, is still refused, with an error that names the file.
+   scalars); exactly those are allow-listed, while mmengine loads a local
+   checkpoint. Anything else, such as a pickled callable, is still refused,
+   with an error that names the file.
 3. mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``; on a
    machine without GPUs :func:`init_cpu_distributed` starts a gloo process
    group instead (mmengine then skips its own init) and DDP without device ids.
@@ -100,14 +101,11 @@ def mmengine_checkpoint_types() -> list:
     except ImportError:  # numpy >= 2 moved these
         from numpy._core.multiarray import _reconstruct, scalar
     dtype_classes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
+    # A HistoryBuffer pickles its statistics methods by reference, as
+    # getattr(HistoryBuffer, 'min'). The weights-only unpickler still calls
+    # only allow-listed callables, so getattr cannot reach anything else.
     return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
-            *dict.fromkeys(dtype_classes)]
-
-
-def allow_mmengine_checkpoint_types() -> None:
-    """Allow-list mmengine's checkpoint types for ``weights_only`` loading."""
-    if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals(mmengine_checkpoint_types())
+            getattr, *dict.fromkeys(dtype_classes)]
 
 
 class CheckpointRefusedError(pickle.UnpicklingError):
@@ -127,8 +125,9 @@ def load_local_checkpoint(filename: str, map_location=None):
             'teacher: `teacher_ckpt` in the config or --cfg-options '
             'model.teacher_ckpt=PATH).')
     try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=True)
+        with torch.serialization.safe_globals(mmengine_checkpoint_types()):
+            return torch.load(filename, map_location=map_location,
+                              weights_only=True)
     except pickle.UnpicklingError as err:
         if 'Weights only load failed' not in str(err):
             raise _corrupted(filename, err) from err
@@ -182,5 +181,4 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
 def apply() -> None:
     """Run the import-time fixes; each is idempotent."""
     patch_mmrazor_quantization()
-    allow_mmengine_checkpoint_types()
     register_checkpoint_loader()

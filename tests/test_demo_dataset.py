@@ -1,6 +1,8 @@
-"""The synthetic fine-grained demo dataset: CUB layout, determinism, hierarchy."""
+"""The synthetic fine-grained demo dataset: layout, determinism, hierarchy."""
 import filecmp
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -192,3 +194,17 @@ def test_command_line(tmp_path, capsys):
         families=2, species_per_family=2, train_per_class=1,
         test_per_class=1, size=16)
     assert '8 images of 16x16 px' in capsys.readouterr().out
+
+
+def test_generator_needs_neither_torch_nor_mmengine():
+    # Loaded by path, so that the parent package's own imports don't count.
+    path = demo.__file__
+    code = '\n'.join([
+        'import importlib.util, sys',
+        f'spec = importlib.util.spec_from_file_location("d", {path!r})',
+        'spec.loader.exec_module(importlib.util.module_from_spec(spec))',
+        'print(sorted(m for m in ("torch", "mmengine") if m in sys.modules))',
+    ])
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '[]'

@@ -1,4 +1,4 @@
-"""A small synthetic fine-grained dataset of "birds" in the CUB-200-2011 layout.
+"""A small synthetic fine-grained "bird" dataset in the CUB-200-2011 layout.
 
 Each class is a species, and species are grouped into families. The dataset is
 written so that ``mmpretrain.datasets.CUB`` loads it unchanged::
@@ -154,7 +154,8 @@ class DemoSpec:
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be >= 1')
         if self.test_per_class < 0 or self.seed < 0 or self.difficulty < 0:
-            raise ValueError('test_per_class, seed and difficulty must be >= 0')
+            raise ValueError(
+                'test_per_class, seed and difficulty must be >= 0')
         if self.size < 16:
             raise ValueError('size must be >= 16: species details need pixels')
         if self.species_per_family > MAX_SPECIES_PER_FAMILY:
@@ -496,7 +497,7 @@ def render_image(spec: DemoSpec, class_idx: int, index: int) -> np.ndarray:
 
 
 class DatasetMismatchError(FileExistsError):
-    """The target directory holds something other than the requested dataset."""
+    """The target directory holds something other than the asked dataset."""
 
 
 def _relative_image_paths(spec: DemoSpec) -> List[Tuple[int, int, str]]:
@@ -505,7 +506,8 @@ def _relative_image_paths(spec: DemoSpec) -> List[Tuple[int, int, str]]:
     for class_idx, class_dir in enumerate(spec.class_names()):
         short = spec._short_name(class_idx)
         for index in range(spec.images_per_class):
-            rows.append((class_idx, index, f'{class_dir}/{short}_{index:04d}.png'))
+            path = f'{class_dir}/{short}_{index:04d}.png'
+            rows.append((class_idx, index, path))
     return rows
 
 
@@ -533,8 +535,8 @@ def _check_existing(root: Path, spec: DemoSpec) -> bool:
     if not spec_file.is_file():
         if any(root.iterdir()):
             raise DatasetMismatchError(
-                f'{root} is not empty and has no {SPEC_FILE}: it is not a demo '
-                'dataset. Choose another directory; nothing was written.')
+                f'{root} is not empty and has no {SPEC_FILE}: it is not a '
+                'demo dataset. Choose another directory; nothing was written.')
         return False
     found = json.loads(spec_file.read_text())
     wanted = json.loads(spec.to_json())

@@ -1,0 +1,10 @@
+# ResNet-18 alone (cross-entropy) on Oxford-IIIT Pets: the baseline of
+# configs/*/oxford_pets_r50_r18.py, same data and schedule.
+_base_ = [
+    '../_base_/models/resnet18_in1k.py',
+    '../_base_/datasets/oxford_pets_bs8_448.py',
+    '../_base_/schedules/cub_bs64.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(head=dict(num_classes=37))

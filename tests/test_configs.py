@@ -1,0 +1,460 @@
+"""Every recipe under configs/ parses, builds offline and is consistent; the
+distilled student hands off to mmpretrain; a missing teacher fails early.
+
+Models are built with URL weights turned off (tests have no internet): the
+teacher checkpoint is set to None and every ``Pretrained`` init_cfg dropped.
+"""
+import copy
+import functools
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+
+import mmpretrain
+import pytest
+import torch
+import yaml
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.evaluator import Evaluator
+from mmengine.registry import DATASETS, MODELS, DefaultScope
+from mmengine.runner import CheckpointLoader, load_checkpoint
+
+from figkd_mmrazor.preflight import check_teacher
+from tiny import ROOT, run_tool, tiny_config, tiny_cub
+
+CONFIGS = sorted(p.relative_to(ROOT).as_posix()
+                 for p in (ROOT / 'configs').rglob('*.py')
+                 if '_base_' not in p.parts)
+ALGORITHMS = ('figkd', 'kd', 'dkd')
+DISTILL = [c for c in CONFIGS if c.split('/')[1] in ALGORITHMS]
+MIM = Path(mmpretrain.__file__).parent / '.mim'
+
+# docs/datasets.md: data_root -> (mmpretrain type, number of classes).
+DATASETS_TABLE = {
+    'data/CUB_200_2011': ('CUB', 200),
+    'data/Stanford_Cars': ('StanfordCars', 196),
+    'data/fgvc-aircraft-2013b': ('FGVCAircraft', 100),
+    'data/stanford_dogs': ('CustomDataset', 120),
+    'data/Flowers102': ('Flowers102', 102),
+    'data/Oxford-IIIT_Pets': ('OxfordIIITPet', 37),
+    'data/cifar100': ('CIFAR100', 100),
+    'data/tiny-imagenet-200': ('CustomDataset', 200),
+}
+# Each baseline is the student of these distillation experiments, alone.
+BASELINE_OF = {
+    'cub_r18': 'cub_r50_r18',
+    'cub_mbv2': 'cub_r50_mbv2',
+    'cub_r18_384px': 'cub_swinl_r18',
+    'stanford_cars_r18': 'stanford_cars_r50_r18',
+    'fgvc_aircraft_r18': 'fgvc_aircraft_r50_r18',
+    'stanford_dogs_r18': 'stanford_dogs_r50_r18',
+    'flowers102_r18': 'flowers102_r50_r18',
+    'oxford_pets_r18': 'oxford_pets_r50_r18',
+    'cifar100_r18': 'cifar100_r50_r18',
+    'tiny_imagenet_r18': 'tiny_imagenet_r50_r18',
+}
+TEACHER_CKPT = re.compile(r'^work_dirs/teachers/(\w+)/epoch_(\d+)\.pth$')
+
+_cfg_cache = {}
+
+
+def load(config) -> Config:
+    """Config.fromfile, once per file (parsing mmpretrain:: bases is slow)."""
+    if config not in _cfg_cache:
+        _cfg_cache[config] = Config.fromfile(ROOT / config)
+    return copy.deepcopy(_cfg_cache[config])
+
+
+def drop_pretrained(cfg):
+    """``cfg`` (dicts and lists) without ``Pretrained`` init_cfgs.
+
+    A dropped init_cfg falls back to the module's own initialisation; in a
+    list of init_cfgs only the Pretrained entries go.
+    """
+    def is_pretrained(init):
+        return isinstance(init, dict) and init.get('type') == 'Pretrained'
+
+    if isinstance(cfg, dict):
+        out = {}
+        for key, value in cfg.items():
+            if key == 'init_cfg':
+                if is_pretrained(value):
+                    continue
+                if isinstance(value, (list, tuple)):
+                    value = [v for v in value if not is_pretrained(v)]
+                    if not value:
+                        continue
+            out[key] = drop_pretrained(value)
+        return out
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(drop_pretrained(v) for v in cfg)
+    return cfg
+
+
+def offline_model_cfg(cfg) -> dict:
+    """The model config as the Runner builds it, without any download."""
+    model = drop_pretrained(cfg.model.to_dict())
+    if 'architecture' in model:
+        model['teacher_ckpt'] = None
+    model.setdefault('data_preprocessor',
+                     copy.deepcopy(cfg.data_preprocessor.to_dict()))
+    return model
+
+
+def urls(obj):
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return [u for v in obj for u in urls(v)]
+    return [obj] if isinstance(obj, str) and '://' in obj else []
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_teachers = {}  # built teachers by config: Swin-L (195M parameters) once
+
+
+def build_model(cfg):
+    model = offline_model_cfg(cfg)
+    assert not urls(model), f'a download is left: {urls(model)}'
+    key = json.dumps(model.get('teacher'), sort_keys=True)
+    if 'teacher' in model and key in _teachers:
+        model['teacher'] = _teachers[key]
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        built = MODELS.build(model)
+    if 'teacher' in model:
+        _teachers[key] = built.teacher
+    return built
+
+
+def without(cfg, *keys):
+    """A plain dict of ``cfg`` without ``keys`` at any depth."""
+    if isinstance(cfg, dict):
+        return {k: without(v, *keys) for k, v in cfg.items() if k not in keys}
+    if isinstance(cfg, (list, tuple)):
+        return [without(v, *keys) for v in cfg]
+    return cfg
+
+
+def dataset_of(cfg):
+    root = cfg.train_dataloader.dataset.data_root
+    assert root in DATASETS_TABLE, f'{root} is not in docs/datasets.md'
+    return DATASETS_TABLE[root]
+
+
+def student_and_teacher(cfg):
+    model = cfg.model
+    return (model.architecture, model.teacher) if 'architecture' in model \
+        else (model, None)
+
+
+# ----------------------------------------------------------------- layout
+def test_every_dataset_has_recipes_in_every_algorithm_folder():
+    names = {c.split('/')[-1] for c in DISTILL}
+    for algo in ALGORITHMS:
+        folder = {c.split('/')[-1] for c in DISTILL if f'/{algo}/' in c}
+        assert folder == names, f'configs/{algo} differs: {names ^ folder}'
+    roots = {load(c).train_dataloader.dataset.data_root for c in DISTILL}
+    assert roots == set(DATASETS_TABLE)
+    for name in ('cub_r50_mbv2.py', 'cub_swinl_r18.py', 'cifar100_r50_r18.py'):
+        assert name in names
+    baselines = {c.split('/')[-1][:-3] for c in CONFIGS if '/baselines/' in c}
+    assert baselines == set(BASELINE_OF)
+
+
+# ----------------------------------------------------------- every config
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_parses_with_consistent_classes_and_data(config, tmp_path):
+    cfg = load(config)
+    dtype, num_classes = dataset_of(cfg)
+    student, teacher = student_and_teacher(cfg)
+    assert student.head.num_classes == num_classes
+    if teacher is not None:
+        assert teacher.head.num_classes == num_classes
+        assert cfg.default_scope == 'mmrazor'
+        assert cfg.val_cfg.type == 'mmrazor.SingleTeacherDistillValLoop'
+        assert {'type': 'StudentCheckpointHook'} in cfg.custom_hooks
+    prep = cfg.data_preprocessor
+    assert prep.type == 'ClsDataPreprocessor'
+    assert prep._scope_ == 'mmpretrain'  # also under MMRazor's scope
+    assert prep.num_classes == num_classes
+    assert {'mean', 'std', 'to_rgb'} <= set(prep)
+    assert 'figkd_mmrazor' in cfg.custom_imports.imports
+
+    # The dataset and metric types resolve under the config's default scope
+    # (lazily: no annotation file is read), and the class lists agree.
+    (tmp_path / 'cars_annos.mat').touch()  # StanfordCars picks its layout
+    (tmp_path / 'classes.txt').write_text(
+        ''.join(f'class{i}\n' for i in range(num_classes)))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            ds_cfg = cfg[key].dataset.to_dict()
+            assert ds_cfg['type'] == dtype
+            assert ds_cfg['data_root'] == cfg.train_dataloader.dataset.data_root
+            assert ds_cfg.get('download', False) is False  # CIFAR: never
+            ds_cfg.update(data_root=str(tmp_path), lazy_init=True)
+            if isinstance(ds_cfg.get('classes'), str):
+                ds_cfg['classes'] = str(tmp_path / 'classes.txt')
+            dataset = DATASETS.build(ds_cfg)
+            classes = dataset.metainfo.get('classes')
+            if classes is not None:  # Flowers102 has no class names
+                assert len(classes) == num_classes
+        Evaluator(cfg.val_evaluator.to_dict())
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_builds_offline(config):
+    cfg = load(config)
+    _, num_classes = dataset_of(cfg)
+    model = build_model(cfg)
+    assert model.data_preprocessor.num_classes == num_classes
+    heads = ([model.architecture.head, model.teacher.head]
+             if hasattr(model, 'teacher') else [model.head])
+    for head in heads:
+        assert head.fc.out_features == num_classes
+    if hasattr(model, 'teacher'):
+        assert not any(p.requires_grad for p in model.teacher.parameters())
+
+
+def test_drop_pretrained_helper():
+    cfg = dict(a=dict(init_cfg=dict(type='Pretrained', checkpoint='x')),
+               b=[dict(init_cfg=[dict(type='Kaiming'),
+                                 dict(type='Pretrained', checkpoint='y')])],
+               c=dict(init_cfg=dict(type='Kaiming')))
+    assert drop_pretrained(cfg) == dict(
+        a={}, b=[dict(init_cfg=[dict(type='Kaiming')])],
+        c=dict(init_cfg=dict(type='Kaiming')))
+
+
+# ------------------------------------------------------- released weights
+@functools.lru_cache()
+def _metafile_models():
+    models = []
+    for path in (MIM / 'configs').rglob('metafile.yml'):
+        models += yaml.safe_load(path.read_text()).get('Models') or []
+    return models
+
+
+def test_every_download_is_published_by_mmpretrain():
+    published = set()
+    for model in _metafile_models():
+        published.update(u for u in (model.get('Weights'),
+                                     model.get('Pretrain')) if u)
+    for config in CONFIGS:
+        cfg = load(config)
+        for url in urls(cfg.model.to_dict()):
+            assert url in published, f'{config}: {url} not in a metafile'
+
+
+@pytest.mark.parametrize('config', [c for c in DISTILL
+                                    if '://' in load(c).model.teacher_ckpt])
+def test_released_teacher_matches_its_mmpretrain_config(config):
+    """The URL teacher has the architecture it was trained with."""
+    cfg = load(config)
+    url = cfg.model.teacher_ckpt
+    entry, = [m for m in _metafile_models() if m.get('Weights') == url]
+    released = Config.fromfile(MIM / entry['Config']).model
+    teacher = cfg.model.teacher
+    ignore = ('init_cfg', '_scope_', 'drop_path_rate')  # drop path: training
+    assert without(teacher.backbone, *ignore) == without(
+        released.backbone, *ignore)
+    assert without(teacher.neck, '_scope_') == without(released.neck,
+                                                       '_scope_')
+    for key in ('type', 'num_classes', 'in_channels'):
+        assert teacher.head[key] == released.head[key], key
+
+
+# --------------------------------------------- teacher recipes, baselines
+@pytest.mark.parametrize('config', [c for c in DISTILL if TEACHER_CKPT.match(
+    load(c).model.teacher_ckpt or '')])
+def test_local_teacher_has_a_recipe_that_writes_it(config):
+    cfg = load(config)
+    name, epochs = TEACHER_CKPT.match(cfg.model.teacher_ckpt).groups()
+    recipe = f'configs/teachers/{name}.py'
+    assert recipe in CONFIGS
+    teacher_cfg = load(recipe)
+    assert os.path.normpath(teacher_cfg.work_dir) == f'work_dirs/teachers/{name}'
+    assert teacher_cfg.train_cfg.max_epochs == int(epochs)
+    assert teacher_cfg.train_dataloader == cfg.train_dataloader
+    assert teacher_cfg.val_dataloader == cfg.val_dataloader
+    ignore = ('init_cfg', '_scope_', 'topk')
+    assert without(teacher_cfg.model.backbone, *ignore) == without(
+        cfg.model.teacher.backbone, *ignore)
+    assert without(teacher_cfg.model.head, *ignore) == without(
+        cfg.model.teacher.head, *ignore)
+
+
+def test_every_teacher_recipe_is_used():
+    used = {TEACHER_CKPT.match(load(c).model.teacher_ckpt or '')
+            for c in DISTILL} - {None}
+    names = {m.group(1) for m in used}
+    recipes = {c.split('/')[-1][:-3] for c in CONFIGS if '/teachers/' in c}
+    assert recipes == names
+
+
+@pytest.mark.parametrize('baseline', sorted(BASELINE_OF))
+def test_baseline_is_the_student_alone(baseline):
+    base = load(f'configs/baselines/{baseline}.py')
+    for algo in ALGORITHMS:
+        cfg = load(f'configs/{algo}/{BASELINE_OF[baseline]}.py')
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                    'data_preprocessor', 'optim_wrapper', 'param_scheduler',
+                    'train_cfg', 'auto_scale_lr'):
+            assert base[key] == cfg[key], key
+        student = cfg.model.architecture
+        assert without(base.model.backbone, '_scope_') == without(
+            student.backbone, '_scope_')
+        for key in ('type', 'num_classes', 'in_channels'):
+            assert base.model.head[key] == student.head[key], key
+
+
+# --------------------------------------------------------- teacher checks
+@pytest.mark.parametrize('config', [c for c in DISTILL if TEACHER_CKPT.match(
+    load(c).model.teacher_ckpt or '')])
+def test_missing_local_teacher_is_named(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the relative work_dirs path is not there
+    cfg = load(config)
+    with pytest.raises(FileNotFoundError) as err:
+        check_teacher(cfg)
+    msg = str(err.value)
+    assert 'does not exist' in msg and cfg.model.teacher_ckpt in msg
+    assert 'configs/teachers/' in msg
+
+
+@pytest.fixture(scope='module')
+def cub(tmp_path_factory):
+    return tiny_cub(tmp_path_factory.mktemp('data') / 'cub')
+
+
+def test_train_stops_on_a_missing_teacher_before_the_runner(cub, tmp_path):
+    cfg = tiny_config('configs/figkd/cub_r50_r18.py', cub, tmp_path / 'x.py')
+    recipe = load('configs/figkd/stanford_cars_r50_r18.py').model.teacher_ckpt
+    missing = tmp_path / recipe  # the recipe's path, surely absent
+    proc = run_tool('tools/train.py', cfg, '--work-dir', tmp_path / 'work',
+                    '--cfg-options', f'model.teacher_ckpt={missing}',
+                    check=False)
+    assert proc.returncode != 0
+    assert 'does not exist' in proc.stderr and str(missing) in proc.stderr
+    assert not (tmp_path / 'work').exists()
+
+
+# ------------------------------------------------- training and hand-off
+@pytest.fixture(scope='module')
+def figkd_run(cub, tmp_path_factory):
+    """configs/figkd/cub_r50_r18.py with its real ResNet-50 -> ResNet-18, one
+    epoch (two iterations of 8 images) on a tiny generated CUB."""
+    tmp = tmp_path_factory.mktemp('figkd')
+    cfg_path = tiny_config('configs/figkd/cub_r50_r18.py', cub,
+                           tmp / 'figkd.py', epochs=1, batch_size=8)
+    cfg = Config.fromfile(cfg_path)
+    assert cfg.model.teacher.backbone.depth == 50
+    assert cfg.model.architecture.backbone.depth == 18
+    work = tmp / 'work'
+    proc = run_tool('tools/train.py', cfg_path, '--work-dir', work)
+    assert 'distill.loss_figkd' in proc.stdout + proc.stderr
+    return cfg, cfg_path, work
+
+
+def _distilled(cfg, work):
+    """The MMRazor model of the config, loaded from epoch_1.pth."""
+    model_cfg = offline_model_cfg(cfg)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(model_cfg)
+    load_checkpoint(model, str(work / 'epoch_1.pth'), map_location='cpu',
+                    strict=True)
+    model.eval()  # not chained: MMRazor's train() returns None
+    return model
+
+
+def _batch(cfg, n=4):
+    ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset.to_dict())
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = DATASETS.build(ds_cfg)
+    return pseudo_collate([dataset[i] for i in range(n)]), dataset
+
+
+def test_student_checkpoint_loads_in_mmpretrain_and_predicts_exactly(
+        figkd_run):
+    cfg, _, work = figkd_run
+    ckpt = work / 'student_epoch_1.pth'
+    assert ckpt.is_file() and (work / 'student.py').is_file()
+    distilled = _distilled(cfg, work)
+    student = mmpretrain.get_model(str(work / 'student.py'),
+                                   pretrained=str(ckpt), device='cpu').eval()
+    theirs = distilled.architecture.state_dict()
+    ours = student.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+    batch, _ = _batch(cfg)
+    with torch.no_grad():
+        x_distilled = distilled.data_preprocessor(batch, False)['inputs']
+        x_student = student.data_preprocessor(batch, False)['inputs']
+        assert torch.equal(x_distilled, x_student)
+        logits_distilled = distilled.architecture(x_distilled, mode='tensor')
+        logits_student = student(x_student, mode='tensor')
+        assert torch.equal(logits_distilled, logits_student)
+        pred_distilled = distilled.test_step(batch)
+        pred_student = student.test_step(batch)
+    for a, b in zip(pred_distilled, pred_student):
+        assert torch.equal(a.pred_score, b.pred_score)
+        assert torch.equal(a.pred_label, b.pred_label)
+
+
+def test_student_runs_in_image_classification_inferencer(figkd_run):
+    from mmpretrain import ImageClassificationInferencer
+    cfg, _, work = figkd_run
+    inferencer = ImageClassificationInferencer(
+        model=str(work / 'student.py'),
+        pretrained=str(work / 'student_epoch_1.pth'), device='cpu')
+    batch, dataset = _batch(cfg, n=1)
+    image = dataset.get_data_info(0)['img_path']
+    result, = inferencer(image)
+    assert 0 <= result['pred_label'] < 4
+    # The same scores as the distilled model's student on that image.
+    with torch.no_grad():
+        expected = _distilled(cfg, work).test_step(batch)[0].pred_score
+    assert torch.allclose(torch.as_tensor(result['pred_scores']), expected,
+                          atol=1e-6)
+
+
+def test_convert_to_student_matches_the_hook(figkd_run, tmp_path):
+    _, cfg_path, work = figkd_run
+    out, out_cfg = tmp_path / 'student.pth', tmp_path / 'student.py'
+    args = ('tools/convert_to_student.py', work / 'epoch_1.pth', out,
+            '--config', cfg_path, '--config-out', out_cfg)
+    run_tool(*args)
+    converted = CheckpointLoader.load_checkpoint(str(out), 'cpu')
+    hooked = CheckpointLoader.load_checkpoint(
+        str(work / 'student_epoch_1.pth'), 'cpu')
+    assert converted['state_dict'].keys() == hooked['state_dict'].keys()
+    for key, value in hooked['state_dict'].items():
+        assert torch.equal(converted['state_dict'][key], value), key
+    assert converted['meta'] == hooked['meta']
+    assert (Config.fromfile(out_cfg).model.to_dict()
+            == Config.fromfile(work / 'student.py').model.to_dict())
+
+    # No overwriting without --force (in-process: the CLI ran above).
+    convert = load_tool('convert_to_student').main
+    argv = [str(a) for a in args[1:]]
+    stamp = out.stat().st_mtime_ns
+    with pytest.raises(SystemExit, match='already exist.*--force'):
+        convert(argv)
+    assert out.stat().st_mtime_ns == stamp
+    convert(argv + ['--force'])
+    assert out.stat().st_mtime_ns != stamp
+    with pytest.raises(SystemExit, match='input checkpoint'):
+        convert([str(out), str(out), '--force'])
+    # Not a distillation checkpoint: a clear error, nothing written.
+    with pytest.raises(SystemExit, match="'architecture.'"):
+        convert([str(out), str(tmp_path / 'x.pth')])
+    assert not (tmp_path / 'x.pth').exists()
