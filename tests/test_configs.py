@@ -21,6 +21,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
 from mmengine.registry import DATASETS, MODELS, DefaultScope
 from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmpretrain.structures import DataSample
 
 from figkd_mmrazor.preflight import check_teacher
 from tiny import ROOT, run_tool, tiny_config, tiny_cub
@@ -223,6 +224,19 @@ def test_config_builds_offline(config):
         assert head.fc.out_features == num_classes
     if hasattr(model, 'teacher'):
         assert not any(p.requires_grad for p in model.teacher.parameters())
+
+    # One loss evaluation (small inputs): the losses run for this number of
+    # classes, e.g. FiGKD's wavelet transform of 37 Oxford-IIIT Pets logits.
+    torch.manual_seed(0)
+    samples = [DataSample().set_gt_label(label)
+               for label in (0, num_classes - 1)]
+    model.train()
+    with torch.no_grad():
+        losses = model.loss(torch.randn(2, 3, 32, 32), samples)
+    expected = {'loss'} if not hasattr(model, 'teacher') else {
+        'student.loss', f'distill.{next(iter(cfg.model.distiller.distill_losses))}'}
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_drop_pretrained_helper():

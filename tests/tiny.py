@@ -1,5 +1,6 @@
 """Tiny versions of the real configs: same code paths, seconds on a CPU."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,12 +56,20 @@ def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,
     return Path(out_path)
 
 
+def free_port() -> int:
+    # Port 0 would reach the workers as MASTER_PORT=0: they never meet.
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def run_tool(*args, nproc=None, check=True, timeout=600):
     """Run tools/<script> as a user would, from the repository root."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
     if nproc:
         cmd = [sys.executable, '-m', 'torch.distributed.run',
-               f'--nproc_per_node={nproc}', '--master_port=0', *args]
+               f'--nproc_per_node={nproc}', f'--master_port={free_port()}',
+               *args]
     else:
         cmd = [sys.executable, *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
