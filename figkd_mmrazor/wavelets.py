@@ -22,7 +22,6 @@ and device, so memory stays linear in the signal length.
 """
 import difflib
 import functools
-import warnings
 from typing import List, Sequence, Tuple, Union
 
 import pywt
@@ -31,7 +30,8 @@ import torch.nn.functional as F
 
 __all__ = ['wavedec', 'waverec', 'dwt_max_level', 'check_wavelet',
            'check_mode', 'coeff_lengths', 'MODES',
-           'band_weighted_reconstruction', 'apply_band_operator']
+           'band_weighted_reconstruction',
+           'fast_band_weighted_reconstruction']
 
 MODES = tuple(pywt.Modes.modes)
 _INDEX_MODES = ('symmetric', 'reflect', 'periodic', 'constant')
@@ -303,7 +303,7 @@ def band_weighted_reconstruction(x: torch.Tensor, wavelet: str, mode: str,
 
     ``high_weights`` are ordered coarsest first, as ``[cD_n, ..., cD_1]``;
     their count is the level. This is the reference, level-by-level form;
-    :func:`band_operator` builds the same linear map as one matrix.
+    :func:`fast_band_weighted_reconstruction` computes the same map faster.
     """
     coeffs = wavedec(x, wavelet, mode, len(high_weights))
     weights = [low_weight, *high_weights]
@@ -311,66 +311,63 @@ def band_weighted_reconstruction(x: torch.Tensor, wavelet: str, mode: str,
     return waverec(weighted, wavelet, mode)[..., :x.shape[-1]]
 
 
+def fast_band_weighted_reconstruction(x: torch.Tensor, wavelet: str,
+                                      mode: str, low_weight: float,
+                                      high_weights: Sequence[float],
+                                      max_operator_size: int = 4096
+                                      ) -> torch.Tensor:
+    """:func:`band_weighted_reconstruction` of (B, N) signals, fast.
+
+    The map is linear and fixed, and the signals are short (a logit vector),
+    so per-level transforms would spend their time on dispatch. Instead:
+
+    * Haar with N divisible by 2**level: the reconstruction from the
+      approximation at level l is the mean over blocks of 2**l samples, so
+      the map is ``hw_1 * x + sum_l (w_{l+1} - w_l) * blockmean_l(x)`` (the
+      weights finest first, ending with ``low_weight``): a few reductions
+      and broadcasts, exact for every extension mode.
+    * Otherwise, up to ``max_operator_size`` samples: one product with the
+      precomputed N x N matrix of the map (:func:`band_operator`).
+    * Beyond: the level-by-level reference (memory linear in N).
+    """
+    length = x.shape[-1]
+    level = len(high_weights)
+    if wavelet == 'haar' and length % 2**level == 0:
+        return _haar_block_means(x, low_weight, high_weights)
+    if length > max_operator_size:
+        return band_weighted_reconstruction(x, wavelet, mode, low_weight,
+                                            high_weights)
+    matrix = band_operator(length, wavelet, mode, float(low_weight),
+                           tuple(map(float, high_weights)), x.dtype,
+                           x.device)
+    return x @ matrix.t()
+
+
+def _haar_block_means(x, low_weight, high_weights):
+    batch, length = x.shape
+    finest_first = [*high_weights[::-1], low_weight]
+    out = x if finest_first[0] == 1 else x * finest_first[0]
+    means = x
+    for level in range(1, len(high_weights) + 1):
+        means = means.reshape(batch, -1, 2).mean(-1)
+        coef = finest_first[level] - finest_first[level - 1]
+        if coef:
+            block = 2**level
+            out = (out.reshape(batch, length // block, block) +
+                   (means * coef).unsqueeze(-1)).reshape(batch, length)
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def band_operator(length: int, wavelet: str, mode: str, low_weight: float,
                   high_weights: Tuple[float, ...], dtype: torch.dtype,
-                  device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(M, M^T)`` with ``band_weighted_reconstruction(x) == x @ M^T``.
+                  device: torch.device) -> torch.Tensor:
+    """The N x N matrix M with ``band_weighted_reconstruction(x) == x @ M.T``.
 
-    The map is linear, so it is built once per signal length by sending the
-    identity through the reference transform in float64, a block of columns
-    at a time, so peak memory is ``block * length``. Orthogonal and
-    biorthogonal filters are short, so ``M`` is banded: it is stored sparse
-    (CSR, memory linear in ``length``) unless it is dense enough that a
-    plain matrix product is faster.
+    Built once per signal length by sending the identity through the
+    reference transform in float64, then cached per dtype and device.
     """
-    block = max(1, min(length, 2 ** 22 // length))
-    rows, cols, vals = [], [], []
-    for start in range(0, length, block):
-        basis = torch.zeros(min(block, length - start), length,
-                            dtype=torch.float64)
-        basis[:, start:].fill_diagonal_(1.0)
-        # Row j of the result is M applied to unit vector start + j.
-        response = band_weighted_reconstruction(basis, wavelet, mode,
-                                                low_weight, high_weights)
-        j, i = response.nonzero(as_tuple=True)
-        rows.append(i)
-        cols.append(j + start)
-        vals.append(response[j, i])
-    index = torch.stack([torch.cat(rows), torch.cat(cols)])
-    values = torch.cat(vals).to(dtype)
-    if values.numel() > length * length // 8:
-        dense = torch.zeros(length, length, dtype=dtype)
-        dense[index[0], index[1]] = values
-        dense = dense.to(device)
-        return dense, dense.t().contiguous()
-    with warnings.catch_warnings():  # torch flags sparse CSR as beta
-        warnings.simplefilter('ignore', UserWarning)
-        matrix = torch.sparse_coo_tensor(index, values, (length, length))
-        matrix = matrix.coalesce().to(device)
-        return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
-
-
-class _ApplyOperator(torch.autograd.Function):
-    """``x @ M^T`` with a cached ``M^T`` for the backward pass."""
-
-    @staticmethod
-    def forward(ctx, x, matrix, matrix_t):
-        ctx.save_for_backward(matrix_t)
-        return (matrix @ x.t()).t()
-
-    @staticmethod
-    def backward(ctx, grad):
-        matrix_t, = ctx.saved_tensors
-        return (matrix_t @ grad.t()).t(), None, None
-
-
-def apply_band_operator(x: torch.Tensor, wavelet: str, mode: str,
-                        low_weight: float,
-                        high_weights: Sequence[float]) -> torch.Tensor:
-    """Fast ``band_weighted_reconstruction`` of (B, N) signals."""
-    matrix, matrix_t = band_operator(x.shape[-1], wavelet, mode,
-                                     float(low_weight),
-                                     tuple(map(float, high_weights)),
-                                     x.dtype, x.device)
-    return _ApplyOperator.apply(x, matrix, matrix_t)
+    identity = torch.eye(length, dtype=torch.float64)
+    matrix = band_weighted_reconstruction(identity, wavelet, mode, low_weight,
+                                          high_weights).t()
+    return matrix.to(device=device, dtype=dtype).contiguous()

@@ -11,7 +11,9 @@ from mmrazor.registry import MODELS
 
 from figkd_mmrazor.losses import FiGKDLoss
 from figkd_mmrazor.losses import figkd_loss as figkd_module
-from figkd_mmrazor.wavelets import apply_band_operator, wavedec, waverec
+from figkd_mmrazor.wavelets import (band_weighted_reconstruction,
+                                    fast_band_weighted_reconstruction,
+                                    wavedec, waverec)
 
 
 def _logits(n=8, c=37, scale=3.0, seed=0, dtype=torch.float32):
@@ -85,13 +87,21 @@ def test_weighted_bands_match_pywt(target, wavelet, mode, level, low, highs):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_operator_path_equals_level_by_level_path():
-    s, _ = _logits(c=101)
-    loss = FiGKDLoss(wavelet='db3', level=3, mode='antireflect',
-                     low_weight=0.2, high_weights=[1.0, 2.0, 0.5])
-    torch.testing.assert_close(loss.bands_signal(s),
-                               loss.bands_signal_by_level(s),
-                               rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize('wavelet,mode,length', [
+    ('db3', 'antireflect', 101),  # the precomputed operator
+    ('haar', 'symmetric', 96),  # block means (96 = 3 * 2**5)
+    ('haar', 'zero', 97),  # haar, but not divisible: the operator
+])
+def test_fast_paths_equal_the_reference(wavelet, mode, length):
+    x = torch.randn(4, length, dtype=torch.float64)
+    args = (wavelet, mode, 0.2, [1.0, 2.0, 0.5])
+    reference = band_weighted_reconstruction(x, *args)
+    torch.testing.assert_close(fast_band_weighted_reconstruction(x, *args),
+                               reference)
+    # Beyond the operator size it falls back to the reference itself.
+    torch.testing.assert_close(
+        fast_band_weighted_reconstruction(x, *args, max_operator_size=8),
+        reference)
 
 
 def test_mse_distance():
@@ -102,7 +112,8 @@ def test_mse_distance():
     ref_t = _pywt_bands(t, 'haar', 'periodization', 1, 0.0, [1.0],
                         'reconstruct')
     torch.testing.assert_close(loss(s, t).double(),
-                               (ref_s - ref_t).square().sum())
+                               (ref_s - ref_t).square().sum(), rtol=1e-6,
+                               atol=0)
 
 
 def test_reduction_none_keeps_elements_and_loss_weight_scales():
@@ -146,9 +157,10 @@ def test_gradcheck_float64():
                   for c in wavedec(x, 'db2', mode, 2)]
         assert torch.autograd.gradcheck(
             lambda *c: waverec(list(c), 'db2', mode), coeffs)
-        assert torch.autograd.gradcheck(
-            lambda v: apply_band_operator(v, 'db2', mode, 0.0, [1.0, 2.0]),
-            (x,))
+        for wavelet in ('db2', 'haar'):
+            assert torch.autograd.gradcheck(
+                lambda v: fast_band_weighted_reconstruction(
+                    v, wavelet, mode, 0.5, [1.0, 2.0]), (x[:, :20],))
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

@@ -9,12 +9,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrazor.registry import MODELS
 
-from ..wavelets import (apply_band_operator, check_mode, check_wavelet,
-                        dwt_level, dwt_max_level, idwt_level)
+from ..wavelets import (check_mode, check_wavelet, dwt_max_level,
+                        fast_band_weighted_reconstruction, wavedec)
 
 TARGETS = ('reconstruct', 'coefficients')
 # Up to this many classes, 'reconstruct' applies the whole linear map as one
-# precomputed (sparse or dense) matrix; beyond, it runs level by level.
+# precomputed matrix (64 MiB in float32); beyond, it runs level by level.
 OPERATOR_MAX_CLASSES = 4096
 DISTANCES = ('kl', 'mse')
 REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
@@ -172,71 +172,52 @@ class FiGKDLoss(nn.Module):
         self._check_inputs(preds_S, preds_T)
         if self.teacher_detach:
             preds_T = preds_T.detach()
+        # Autocast would run the transform's products in half precision.
+        with torch.autocast(preds_S.device.type, enabled=False):
+            signal_S = self.bands_signal(preds_S)
+            with torch.set_grad_enabled(preds_T.requires_grad):
+                signal_T = self.bands_signal(preds_T)
+            loss = self.loss_weight * self._distance(signal_S, signal_T)
+        # One check of the result instead of a pass over every input: any
+        # non-finite teacher logit turns the loss NaN through the transform.
+        if not bool(torch.isfinite(loss).all()):
+            self._check_teacher_finite(preds_T)
+        return loss
+
+    @staticmethod
+    def _check_teacher_finite(preds_T: torch.Tensor) -> None:
         if not bool(torch.isfinite(preds_T).all()):
             raise FloatingPointError(
                 'FiGKDLoss got non-finite (NaN or Inf) teacher logits. Check '
                 'the teacher checkpoint (teacher_ckpt) and its input '
                 'normalisation, or lower the learning rate if the teacher '
                 'is trainable.')
-        # Autocast would run the convolutions in half precision.
-        with torch.autocast(preds_S.device.type, enabled=False):
-            # One transform for both: the stacked batch halves the op count.
-            logits = torch.cat([preds_S.float(), preds_T.float()])
-            if self.class_order is not None:
-                logits = logits.index_select(1, self.class_order)
-            signal = self.bands_signal(logits)
-            signal_S, signal_T = signal.chunk(2)
-            return self.loss_weight * self._distance(signal_S, signal_T)
 
     def bands_signal(self, logits: torch.Tensor) -> torch.Tensor:
-        """The weighted bands of (B, C) logits, as compared by the loss."""
-        if (self.target == 'reconstruct'
-                and logits.shape[1] <= OPERATOR_MAX_CLASSES):
-            return apply_band_operator(logits, self.wavelet, self.mode,
-                                       self.low_weight,
-                                       self.high_weights[::-1])
-        return self.bands_signal_by_level(logits)
-
-    def bands_signal_by_level(self, logits: torch.Tensor) -> torch.Tensor:
-        """:meth:`bands_signal` computed level by level (any class count)."""
-        bands = []  # finest first: (B, 2, n) holding [cA_l, cD_l]
-        approx = logits
-        for _ in range(self.level):
-            bands.append(dwt_level(approx, self.wavelet, self.mode))
-            approx = bands[-1][:, 0]
-        if self.target == 'coefficients':
-            pieces = [approx * self.low_weight] if self.low_weight else []
-            pieces += [b[:, 1] * w
-                       for b, w in zip(bands[::-1], self.high_weights[::-1])
-                       if w]
-            return torch.cat(pieces, dim=1)
-        # Reconstruct from the coarsest level down, weighting on the way.
-        coarsest = bands[-1] * logits.new_tensor(
-            [self.low_weight, self.high_weights[-1]]).view(1, 2, 1)
-        signal = idwt_level(coarsest, self.wavelet, self.mode)
-        for band, weight in zip(bands[-2::-1], self.high_weights[-2::-1]):
-            detail = band[:, 1:]
-            if weight != 1:
-                detail = detail * weight
-            signal = signal[:, :band.shape[-1]].unsqueeze(1)
-            signal = idwt_level(torch.cat([signal, detail], 1), self.wavelet,
-                                self.mode)
-        return signal[:, :logits.shape[1]]
+        """The weighted bands of (N, C) logits, as compared by the loss."""
+        logits = logits.float()
+        if self.class_order is not None:
+            logits = logits.index_select(1, self.class_order)
+        if self.target == 'reconstruct':
+            return fast_band_weighted_reconstruction(
+                logits, self.wavelet, self.mode, self.low_weight,
+                self.high_weights[::-1], OPERATOR_MAX_CLASSES)
+        coeffs = wavedec(logits, self.wavelet, self.mode, self.level)
+        weights = [self.low_weight, *self.high_weights[::-1]]
+        return torch.cat([c * w for c, w in zip(coeffs, weights) if w], 1)
 
     def _distance(self, signal_S: torch.Tensor,
                   signal_T: torch.Tensor) -> torch.Tensor:
+        reduction = self.reduction
         if self.distance == 'kl':
-            loss = F.kl_div(
+            return self.tau**2 * F.kl_div(
                 F.log_softmax(signal_S / self.tau, dim=1),
                 F.softmax(signal_T / self.tau, dim=1),
-                reduction='none') * self.tau**2
-        else:
-            loss = (signal_S - signal_T).square()
-        if self.reduction == 'none':
-            return loss
-        if self.reduction == 'batchmean':
-            return loss.sum() / signal_S.shape[0]
-        return loss.sum() if self.reduction == 'sum' else loss.mean()
+                reduction=reduction)
+        if reduction == 'batchmean':
+            return F.mse_loss(signal_S, signal_T,
+                              reduction='sum') / signal_S.shape[0]
+        return F.mse_loss(signal_S, signal_T, reduction=reduction)
 
 
 def _check_choice(name, value, choices):
