@@ -1,4 +1,6 @@
 """End-to-end runs of tools/train.py on a tiny generated CUB, on CPU."""
+import os
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -88,3 +90,14 @@ def test_torchrun_two_processes_on_cpu(cub, tmp_path):
     log = proc.stdout + proc.stderr
     assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+def test_config_runs_under_mmpretrain_train_script(kd_run, tmp_path):
+    """custom_imports loads the plugin, so mmpretrain's own script works."""
+    import mmpretrain
+    script = (os.path.dirname(mmpretrain.__file__) + '/.mim/tools/train.py')
+    cfg, _, _ = kd_run
+    proc = run_tool(script, cfg, '--work-dir', tmp_path / 'work',
+                    '--no-persistent-workers')
+    log = proc.stdout + proc.stderr
+    assert 'distill.loss_kd' in log and 'teacher.accuracy/top1' in log
