@@ -98,6 +98,10 @@ def test_fast_paths_equal_the_reference(wavelet, mode, length):
     reference = band_weighted_reconstruction(x, *args)
     torch.testing.assert_close(fast_band_weighted_reconstruction(x, *args),
                                reference)
+    # In any order: a fixed permutation of the same values.
+    unordered = fast_band_weighted_reconstruction(x, *args, any_order=True)
+    torch.testing.assert_close(unordered.sort(-1).values,
+                               reference.sort(-1).values)
     # Beyond the operator size it falls back to the reference itself.
     torch.testing.assert_close(
         fast_band_weighted_reconstruction(x, *args, max_operator_size=8),

@@ -173,10 +173,13 @@ class FiGKDLoss(nn.Module):
         if self.teacher_detach:
             preds_T = preds_T.detach()
         # Autocast would run the transform's products in half precision.
+        # KL and squared error summed over classes do not depend on the
+        # order of the classes, so the transform may return them permuted.
+        any_order = self.reduction != 'none'
         with torch.autocast(preds_S.device.type, enabled=False):
-            signal_S = self.bands_signal(preds_S)
+            signal_S = self.bands_signal(preds_S, any_order)
             with torch.set_grad_enabled(preds_T.requires_grad):
-                signal_T = self.bands_signal(preds_T)
+                signal_T = self.bands_signal(preds_T, any_order)
             loss = self.loss_weight * self._distance(signal_S, signal_T)
         # One check of the result instead of a pass over every input: any
         # non-finite teacher logit turns the loss NaN through the transform.
@@ -193,15 +196,20 @@ class FiGKDLoss(nn.Module):
                 'normalisation, or lower the learning rate if the teacher '
                 'is trainable.')
 
-    def bands_signal(self, logits: torch.Tensor) -> torch.Tensor:
-        """The weighted bands of (N, C) logits, as compared by the loss."""
+    def bands_signal(self, logits: torch.Tensor,
+                     any_order: bool = False) -> torch.Tensor:
+        """The weighted bands of (N, C) logits, as compared by the loss.
+
+        ``any_order=True`` allows a fixed permutation of the classes in the
+        result (see :func:`fast_band_weighted_reconstruction`).
+        """
         logits = logits.float()
         if self.class_order is not None:
             logits = logits.index_select(1, self.class_order)
         if self.target == 'reconstruct':
             return fast_band_weighted_reconstruction(
                 logits, self.wavelet, self.mode, self.low_weight,
-                self.high_weights[::-1], OPERATOR_MAX_CLASSES)
+                self.high_weights[::-1], OPERATOR_MAX_CLASSES, any_order)
         coeffs = wavedec(logits, self.wavelet, self.mode, self.level)
         weights = [self.low_weight, *self.high_weights[::-1]]
         return torch.cat([c * w for c, w in zip(coeffs, weights) if w], 1)
