@@ -50,6 +50,14 @@ def check_teacher(cfg) -> None:
             'model.teacher.head.num_classes.')
 
 
+def default_work_dir(config: str) -> str:
+    """``work_dirs/<algorithm folder>/<config name>``: figkd/, kd/ and dkd/
+    share config names, so their runs must not share a folder."""
+    name = os.path.splitext(os.path.basename(config))[0]
+    folder = os.path.basename(os.path.dirname(os.path.abspath(config)))
+    return os.path.join('work_dirs', folder, name)
+
+
 def check_before_training(cfg) -> None:
     check_config(cfg)
     check_teacher(cfg)

@@ -1,11 +1,10 @@
 """Evaluate a checkpoint of a config, as mmpretrain's ``tools/test.py``."""
 import argparse
 import os
-import os.path as osp
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
 from figkd_mmrazor import compat
-from figkd_mmrazor.preflight import check_before_testing
+from figkd_mmrazor.preflight import check_before_testing, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -41,8 +40,7 @@ def main():
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.test_cfg.fp16 = True

@@ -7,11 +7,10 @@ dataset files and the teacher checkpoint. On a machine without GPUs,
 """
 import argparse
 import os
-import os.path as osp
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
 from figkd_mmrazor import compat
-from figkd_mmrazor.preflight import check_before_training
+from figkd_mmrazor.preflight import check_before_training, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -56,8 +55,7 @@ def merge_args(cfg, args):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

@@ -1,4 +1,4 @@
-# KD: ResNet-50 (mmpretrain's CUB model, 88.45 top-1) -> ResNet-18 on CUB-200-2011.
+# KD: ResNet-50 (mmpretrain's CUB model) -> ResNet-18 on CUB-200-2011.
 _base_ = [
     '../_base_/datasets/cub_bs8_448.py',
     '../_base_/schedules/cub_bs64.py',

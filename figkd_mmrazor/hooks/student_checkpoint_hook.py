@@ -44,10 +44,14 @@ def student_config(cfg: Config) -> Config:
     preprocessor.setdefault('type', 'ClsDataPreprocessor')
     model.setdefault('data_preprocessor', preprocessor)
     student = dict(default_scope='mmpretrain', model=model)
-    for key in ('test_dataloader', 'test_evaluator', 'val_dataloader',
-                'val_evaluator'):
-        if cfg.get(key) is not None:
-            student[key] = copy.deepcopy(cfg[key])
+    for split in ('val', 'test'):
+        if cfg.get(f'{split}_dataloader') is not None:
+            student[f'{split}_dataloader'] = copy.deepcopy(
+                cfg[f'{split}_dataloader'])
+            student[f'{split}_evaluator'] = copy.deepcopy(
+                cfg[f'{split}_evaluator'])
+            # mmpretrain's plain loop, not MMRazor's teacher-and-student one.
+            student[f'{split}_cfg'] = dict()
     return Config(student)
 
 
