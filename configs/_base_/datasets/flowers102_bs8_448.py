@@ -5,13 +5,7 @@ _base_ = './cub_bs8_448.py'
 
 data_root = 'data/Flowers102'
 dataset_type = 'Flowers102'
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    _scope_='mmpretrain',
-    num_classes=102,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)  # images load as BGR
+data_preprocessor = dict(num_classes=102)  # mean/std/to_rgb as CUB
 
 train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, split='trainval'))

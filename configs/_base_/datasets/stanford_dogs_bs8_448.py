@@ -6,13 +6,7 @@ _base_ = './cub_bs8_448.py'
 
 dataset_type = 'CustomDataset'
 data_root = 'data/stanford_dogs'
-data_preprocessor = dict(
-    type='ClsDataPreprocessor',
-    _scope_='mmpretrain',
-    num_classes=120,
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    to_rgb=True)  # images load as BGR
+data_preprocessor = dict(num_classes=120)  # mean/std/to_rgb as CUB
 
 # _delete_: CUB's dataset keys (split) do not apply to CustomDataset.
 train_dataloader = dict(
