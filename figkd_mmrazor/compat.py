@@ -58,7 +58,8 @@ class _UnavailableMeta(type):
 def _make_quantization_stand_in(reason: str) -> types.ModuleType:
     """A module whose every public name raises on use, never on import."""
     module = types.ModuleType(_QUANT_MODULE)
-    module.__doc__ = f'Stand-in: MMRazor quantization is unavailable ({reason}).'
+    module.__doc__ = ('Stand-in: MMRazor quantization is unavailable '
+                      f'({reason}).')
     module.__all__ = []  # ``from .quantization import *`` imports nothing
     module.__path__ = []  # a package, so submodule imports fail cleanly
 
@@ -68,7 +69,8 @@ def _make_quantization_stand_in(reason: str) -> types.ModuleType:
     def module_getattr(name):
         if name.startswith('__'):
             raise AttributeError(name)
-        return _UnavailableMeta(name, (), {'_reason': reason, '__init__': init})
+        return _UnavailableMeta(name, (), {
+            '_reason': reason, '__init__': init})
 
     module.__getattr__ = module_getattr
     return module

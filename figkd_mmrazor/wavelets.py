@@ -257,7 +257,7 @@ def wavedec(data: torch.Tensor, wavelet: WaveletLike, mode: str = 'symmetric',
 
 def waverec(coeffs: Sequence[torch.Tensor], wavelet: WaveletLike,
             mode: str = 'symmetric') -> torch.Tensor:
-    """Multilevel 1-D inverse DWT along the last dimension, as ``pywt.waverec``.
+    """Multilevel 1-D inverse DWT along the last dimension (``pywt.waverec``).
 
     Args:
         coeffs (list[Tensor]): ``[cA_n, cD_n, ..., cD_1]`` as from
@@ -296,9 +296,9 @@ def waverec(coeffs: Sequence[torch.Tensor], wavelet: WaveletLike,
 
 
 # ------------------------------------------------ band-weighting operator
-def band_weighted_reconstruction(x: torch.Tensor, wavelet: str, mode: str,
-                                 low_weight: float,
-                                 high_weights: Sequence[float]) -> torch.Tensor:
+def band_weighted_reconstruction(
+        x: torch.Tensor, wavelet: str, mode: str, low_weight: float,
+        high_weights: Sequence[float]) -> torch.Tensor:
     """``waverec`` of the weighted ``wavedec`` bands of x, trimmed to N.
 
     ``high_weights`` are ordered coarsest first, as ``[cD_n, ..., cD_1]``;

@@ -1,4 +1,4 @@
-"""The upstream faults the compatibility layer absorbs (figkd_mmrazor.compat)."""
+"""The upstream faults that figkd_mmrazor.compat absorbs."""
 import os
 import re
 

@@ -97,6 +97,6 @@ def test_module_that_never_runs_is_a_clear_error():
     recorder.initialize(model)
     with recorder:
         model(torch.randn(2, 4))
-    with pytest.raises(RuntimeError, match="'unused' of _WithUnusedModule did not "
-                                           'run during the forward pass'):
+    with pytest.raises(RuntimeError, match="'unused' of _WithUnusedModule "
+                                           'did not run during the forward'):
         recorder.get_record_data()

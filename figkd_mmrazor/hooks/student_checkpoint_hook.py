@@ -80,7 +80,9 @@ class StudentCheckpointHook(Hook):
             return  # not a distillation model
         meta = checkpoint.get('meta', {})
         by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
-        name = (f"student_epoch_{meta.get('epoch', runner.epoch)}.pth"
-                if by_epoch else f"student_iter_{meta.get('iter', runner.iter)}.pth")
+        if by_epoch:
+            name = f"student_epoch_{meta.get('epoch', runner.epoch)}.pth"
+        else:
+            name = f"student_iter_{meta.get('iter', runner.iter)}.pth"
         torch.save(student_checkpoint(checkpoint),
                    osp.join(runner.work_dir, name))

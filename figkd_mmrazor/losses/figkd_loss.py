@@ -1,4 +1,4 @@
-"""FiGKD: distil the high-frequency detail of the logits along the class axis."""
+"""FiGKD: distil the high-frequency detail of logits along the class axis."""
 import json
 import numbers
 import os
@@ -58,7 +58,8 @@ class FiGKDLoss(nn.Module):
             out, so they add no constant entries). Defaults to
             ``'reconstruct'``.
         distance (str): ``'kl'``: ``tau**2 * KL(softmax(t / tau) ||
-            softmax(s / tau))``; ``'mse'``: squared error. Defaults to ``'kl'``.
+            softmax(s / tau))``; ``'mse'``: squared error.
+            Defaults to ``'kl'``.
         reduction (str): ``'none'`` (element-wise, shape (N, D)) |
             ``'batchmean'`` (sum / N) | ``'sum'`` | ``'mean'`` (sum / (N * D)),
             for either distance. Defaults to ``'batchmean'``.
@@ -97,7 +98,8 @@ class FiGKDLoss(nn.Module):
         _check_choice('target', target, TARGETS)
         _check_choice('distance', distance, DISTANCES)
         _check_choice('reduction', reduction, REDUCTIONS)
-        self.target, self.distance, self.reduction = target, distance, reduction
+        self.target, self.distance = target, distance
+        self.reduction = reduction
         self.tau = _check_number('tau', tau, positive=True)
         self.loss_weight = _check_number('loss_weight', loss_weight)
         self.low_weight = _check_number('low_weight', low_weight)

@@ -10,7 +10,9 @@ from torch import nn
 
 @TASK_UTILS.register_module()
 class LogitsRecorder(ModuleOutputsRecorder):
-    """Record the logits a module outputs, in float32 (config ``type='Logits'``).
+    """Record the logits a module outputs, in float32.
+
+    In configs: ``dict(type='Logits')`` (MMRazor appends ``Recorder``).
 
     The default source, ``'head'``, is the ``head`` of an mmpretrain
     ``ImageClassifier``: its forward output is the class score whatever the
