@@ -327,8 +327,10 @@ def fast_band_weighted_reconstruction(x: torch.Tensor, wavelet: str,
       the map is ``w_1 * x + sum_l (w_{l+1} - w_l) * blockmean_l(x)`` (the
       weights finest first, ending with ``low_weight``): a few additions,
       exact for every extension mode (no sample beyond the edge is used).
-    * Otherwise, up to ``max_operator_size`` samples: one product with the
-      precomputed N x N matrix of the map (:func:`band_operator`).
+    * Otherwise, up to ``max_operator_size`` samples: products with the
+      precomputed matrix of the map (:func:`band_operator`), which is
+      banded (wavelet filters are short): each block of outputs reads only
+      the inputs its rows touch, so the work is N times the band, not N**2.
     * Beyond: the level-by-level reference (memory linear in N).
 
     ``any_order=True`` allows the result in a fixed permutation of the N
@@ -343,10 +345,17 @@ def fast_band_weighted_reconstruction(x: torch.Tensor, wavelet: str,
     if length > max_operator_size:
         return band_weighted_reconstruction(x, wavelet, mode, low_weight,
                                             high_weights)
-    matrix = band_operator(length, wavelet, mode, float(low_weight),
-                           tuple(map(float, high_weights)), x.dtype,
-                           x.device)
-    return x @ matrix.t()
+    inputs, weights = band_operator(length, wavelet, mode, float(low_weight),
+                                    tuple(map(float, high_weights)), x.dtype,
+                                    x.device)
+    if inputs is None:  # too wide a band to be worth blocking
+        return x @ weights
+    # windows[k, b, j] = x[b, inputs[k, j]]; index `length` reads a zero.
+    padded = F.pad(x, (0, 1))
+    windows = padded[:, inputs].transpose(0, 1)
+    out = torch.bmm(windows, weights)  # (blocks, B, block outputs)
+    out = out.transpose(0, 1).reshape(x.shape[0], -1)
+    return out[:, :length]
 
 
 def _haar_block_means(x, low_weight, high_weights, any_order):
@@ -412,13 +421,30 @@ def _haar_phase_major(x, weights):
 @functools.lru_cache(maxsize=32)
 def band_operator(length: int, wavelet: str, mode: str, low_weight: float,
                   high_weights: Tuple[float, ...], dtype: torch.dtype,
-                  device: torch.device) -> torch.Tensor:
-    """The N x N matrix M with ``band_weighted_reconstruction(x) == x @ M.T``.
+                  device: torch.device, block: int = 128):
+    """The map ``band_weighted_reconstruction`` as cached matrices.
 
-    Built once per signal length by sending the identity through the
-    reference transform in float64, then cached per dtype and device.
+    The N x N matrix M (``y = x @ M.T``) is built once by sending the
+    identity through the reference transform in float64. Its outputs are
+    cut into blocks of ``block``; block k reads only the inputs listed in
+    ``inputs[k]`` (padded with index N, a zero), through ``weights[k]``.
+    Returns ``(inputs (K, W), weights (K, W, block))``, or ``(None, M.T)``
+    when the band is so wide that one dense product is cheaper.
     """
     identity = torch.eye(length, dtype=torch.float64)
     matrix = band_weighted_reconstruction(identity, wavelet, mode, low_weight,
-                                          high_weights).t()
-    return matrix.to(device=device, dtype=dtype).contiguous()
+                                          high_weights).t()  # (out, in)
+    starts = range(0, length, block)
+    supports = [matrix[k:k + block].abs().sum(0).nonzero().flatten()
+                for k in starts]
+    width = max(len(s) for s in supports)
+    if width * 4 > length:  # blocks save too little over one product
+        return None, matrix.t().to(device=device, dtype=dtype).contiguous()
+    inputs = torch.full((len(supports), width), length, dtype=torch.long)
+    weights = torch.zeros(len(supports), width, block, dtype=torch.float64)
+    for k, (start, support) in enumerate(zip(starts, supports)):
+        rows = matrix[start:start + block, support]  # (rows, support)
+        inputs[k, :len(support)] = support
+        weights[k, :len(support), :rows.shape[0]] = rows.t()
+    return (inputs.to(device),
+            weights.to(device=device, dtype=dtype).contiguous())
