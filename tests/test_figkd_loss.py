@@ -10,6 +10,7 @@ from mmrazor.models import KLDivergence
 from mmrazor.registry import MODELS
 
 from figkd_mmrazor.losses import FiGKDLoss
+from figkd_mmrazor import wavelets as wavelets_module
 from figkd_mmrazor.losses import figkd_loss as figkd_module
 from figkd_mmrazor.wavelets import (band_weighted_reconstruction,
                                     fast_band_weighted_reconstruction,
@@ -88,7 +89,9 @@ def test_weighted_bands_match_pywt(target, wavelet, mode, level, low, highs):
 
 
 @pytest.mark.parametrize('wavelet,mode,length', [
-    ('db3', 'antireflect', 101),  # the precomputed operator
+    ('db3', 'antireflect', 101),  # the precomputed operator, dense
+    ('db2', 'periodization', 600),  # ... in blocks of outputs
+    ('db3', 'symmetric', 701),  # ... in blocks, odd length
     ('haar', 'symmetric', 96),  # block means (96 = 3 * 2**5)
     ('haar', 'zero', 97),  # haar, but not divisible: the operator
 ])
@@ -96,6 +99,10 @@ def test_fast_paths_equal_the_reference(wavelet, mode, length):
     x = torch.randn(4, length, dtype=torch.float64)
     args = (wavelet, mode, 0.2, [1.0, 2.0, 0.5])
     reference = band_weighted_reconstruction(x, *args)
+    if length >= 600:
+        inputs, _ = wavelets_module.band_operator(
+            length, wavelet, mode, 0.2, (1.0, 2.0, 0.5), x.dtype, x.device)
+        assert inputs is not None  # the blocked form is the one tested
     torch.testing.assert_close(fast_band_weighted_reconstruction(x, *args),
                                reference)
     # In any order: a fixed permutation of the same values.
