@@ -33,7 +33,6 @@ import collections
 import datetime
 import json
 import os
-import os.path as osp
 import platform
 import re
 import shlex
@@ -110,7 +109,8 @@ def fmt_time(seconds):
 def epoch_options(epochs):
     """cfg-options giving the demo schedule (schedules/demo.py) ``epochs``:
     one warm-up epoch, cosine over the rest, validation at the end."""
-    return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+    return [f'train_cfg.max_epochs={epochs}',
+            f'train_cfg.val_interval={epochs}',
             f'param_scheduler.1.T_max={max(1, epochs - 1)}',
             f'param_scheduler.1.end={max(2, epochs)}']
 
@@ -327,9 +327,11 @@ def write_results(work_dir, rows, meta):
     title = (f'Demo study: {spec["num_classes"]} classes, '
              f'{spec["size"]} px, seed {meta["seed"]}')
     md = (f'# {title}\n\n{table}\n\n'
-          f'Top-1 on the test split after the last epoch; one run each. '
-          f'Date {meta["date"]}, {meta["machine"]}, total wall '
-          f'{fmt_time(meta["wall_s"])}.\n')
+          'Top-1 on the test split after the last epoch, one run per method '
+          '(the same seed for all): differences of a few points can be '
+          'seed noise; `--seed` gives other draws.\n\n'
+          f'`{meta["command"]}`: {meta["date"]}, {meta["machine"]}, total '
+          f'wall {fmt_time(meta["wall_s"])}.\n')
     paths = {ext: work_dir / f'{RESULT_NAME}.{ext}'
              for ext in ('md', 'json', 'png')}
     paths['md'].write_text(md)
@@ -339,9 +341,19 @@ def write_results(work_dir, rows, meta):
     return table, paths
 
 
+def cpu_name():
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine():
     import torch
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     return (f'{os.cpu_count()} CPU cores ({cpu}), torch '
             f'{torch.__version__} with {torch.get_num_threads()} threads')
 
@@ -385,6 +397,8 @@ def main(argv=None):
             options.append(f'model.teacher_ckpt={teacher_ckpt}')
         settings = dict(config=config, options=options,
                         spec=json.loads(spec.to_json()))
+        if distill:  # a retrained teacher invalidates the distillations
+            settings['teacher'] = records['teacher']['settings']
         records[name] = run_stage(i, total, name, config, label, work_dir,
                                   options, settings, args.skip_existing,
                                   args.verbose)
