@@ -233,6 +233,9 @@ def fake_results():
                 top1=value, teacher_top1=80.0 if variant != 'student'
                 else None, elapsed_s=12.0,
                 error=None if value is not None else 'exit code 1 | oom'))
+    for variant, value in (('shuffled_kd', 50.0), ('shuffled_figkd', 49.0)):
+        rows.append(dict(run_id=f'{variant}__seed0', variant=variant, seed=0,
+                         status='done', top1=value))
     rows.append(dict(run_id='figkd_level-3__seed0', variant='figkd_level-3',
                      seed=0, status='skipped', top1=None,
                      error='level 3 is deeper than 2'))
@@ -252,9 +255,17 @@ def test_seed_study_report_on_fake_results(tmp_path):
                              {'figkd': 'FiGKD haar L1'}, dict(seeds=[0, 1, 2]))
     text = open(md).read()
     assert '## methods' in text and '## level' in text
-    assert '| student |  | 3 | 62.00 | 2.00 | 60.00 | 64.00 |' in text
-    assert '| figkd | FiGKD haar L1 | 3 | 71.00 | 1.00 |' in text
+    # Paired with KD seed by seed; KD failed on seed 2, so n=2.
+    assert ('| student |  | 3 | 62.00 | 2.00 | 60.00 | 64.00 | '
+            '-6.00 +- 0.00 (n=2) |') in text
+    assert ('| figkd | FiGKD haar L1 | 3 | 71.00 | 1.00 | 70.00 | 72.00 | '
+            '+3.50 +- 0.71 (n=2) |') in text
+    assert '| kd |  | 2 | 67.00 | 1.41 | 66.00 | 68.00 | - |' in text
     assert '| figkd_level-3 |  | 0 | - |' in text
+    # Shuffled-class runs are compared with KD on the shuffled data.
+    paired = ss.paired_differences(results)
+    assert paired['shuffled_figkd']['mean'] == -1.0
+    assert 'shuffled_kd' not in paired
     # Every run is listed, failed and skipped ones included.
     for r in results:
         assert f"| {r['run_id']} | {r['variant']} |" in text
@@ -262,6 +273,7 @@ def test_seed_study_report_on_fake_results(tmp_path):
     data = json.load(open(js))
     assert len(data['runs']) == len(results)
     assert data['summary']['figkd']['n'] == 3
+    assert data['vs_kd']['figkd']['mean'] == pytest.approx(3.5)
 
 
 def test_seed_study_variants_and_dry_run(tmp_path):

@@ -207,6 +207,32 @@ def summarize(results: Sequence[Dict]) -> Dict[str, Dict]:
     return out
 
 
+def reference_of(variant: str) -> str:
+    """The KD run a variant is compared with: the same data's KD."""
+    return 'shuffled_kd' if variant.startswith('shuffled_') else 'kd'
+
+
+def paired_differences(results: Sequence[Dict]) -> Dict[str, Dict]:
+    """Top-1 minus its KD reference's top-1, seed by seed.
+
+    A seed fixes the student's initialisation and the data order, so the
+    per-seed difference cancels much of the seed noise that the spread of
+    either method alone contains. Returns n, mean and sample std of the
+    differences per variant (over seeds where both runs finished).
+    """
+    top1 = {(r['variant'], r['seed']): float(r['top1']) for r in results
+            if r.get('status') == 'done' and r.get('top1') is not None}
+    diffs: Dict[str, List[float]] = {}
+    for (variant, seed), value in top1.items():
+        ref = top1.get((reference_of(variant), seed))
+        if ref is not None and variant != reference_of(variant):
+            diffs.setdefault(variant, []).append(value - ref)
+    return {name: dict(n=len(d), mean=statistics.fmean(d),
+                       std=statistics.stdev(d) if len(d) > 1
+                       else float('nan'))
+            for name, d in diffs.items()}
+
+
 def _fmt(x, digits=2) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return '-'
@@ -225,6 +251,7 @@ def format_report(results: Sequence[Dict],
     """
     descriptions = descriptions or {}
     summary = summarize(results)
+    paired = paired_differences(results)
     if groups is None:
         groups = {'all': list(dict.fromkeys(r['variant'] for r in results))}
     lines = ['# Seed study', '']
@@ -233,21 +260,27 @@ def format_report(results: Sequence[Dict],
             lines.append(f'- {key}: {value}')
         lines.append('')
     lines.append('Test top-1 (%) of the student, mean +- sample std over the '
-                 'seeds that finished. Every run made is listed below.')
+                 'seeds that finished. "vs KD" is the top-1 minus the KD '
+                 'run\'s of the same seed (of the same data for shuffled '
+                 'classes): mean +- std over those seeds, and n. Every run '
+                 'made is listed below.')
     for group, names in groups.items():
         lines += ['', f'## {group}', '',
-                  '| variant | recipe | n | mean | std | min | max |',
-                  '|---|---|---|---|---|---|---|']
+                  '| variant | recipe | n | mean | std | min | max | '
+                  'vs KD (paired) |', '|---|---|---|---|---|---|---|---|']
         for name in names:
             s = summary.get(name)
             if s is None:
                 lines.append(f'| {name} | {descriptions.get(name, "")} | 0 '
-                             '| - | - | - | - |')
+                             '| - | - | - | - | - |')
                 continue
+            d = paired.get(name)
+            vs_kd = (f"{d['mean']:+.2f} +- {_fmt(d['std'])} (n={d['n']})"
+                     if d else '-')
             lines.append(
                 f"| {name} | {descriptions.get(name, '')} | {s['n']} | "
                 f"{_fmt(s['mean'])} | {_fmt(s['std'])} | {_fmt(s['min'])} "
-                f"| {_fmt(s['max'])} |")
+                f"| {_fmt(s['max'])} | {vs_kd} |")
     lines += ['', '## Every run', '',
               '| run | variant | seed | status | top-1 | teacher top-1 | '
               'time (s) | note |', '|---|---|---|---|---|---|---|---|']
@@ -274,7 +307,9 @@ def write_report(results: Sequence[Dict], out_dir: str,
         f.write(format_report(results, groups, descriptions, meta))
     with open(js, 'w') as f:
         json.dump(dict(meta=meta or {}, groups=groups or {},
-                       summary=summarize(results), runs=list(results)),
+                       summary=summarize(results),
+                       vs_kd=paired_differences(results),
+                       runs=list(results)),
                   f, indent=1)
     return md, js
 
@@ -696,13 +731,17 @@ def main(argv=None) -> List[Dict]:
         write_report(results, study.work, groups, descriptions, meta)
     md, js = write_report(results, study.work, groups, descriptions, meta)
     summary = summarize(results)
+    paired = paired_differences(results)
     for group, names in groups.items():
         print(f'{group}:')
         for name in names:
             s = summary.get(name)
+            d = paired.get(name)
             print(f'  {name:32s} ' + (
                 f"{s['mean']:6.2f} +- {_fmt(s['std'])} (n={s['n']})"
-                if s else 'no finished run'))
+                if s else 'no finished run') + (
+                f"   vs KD {d['mean']:+.2f} +- {_fmt(d['std'])}"
+                if d else ''))
     failed = [r['run_id'] for r in results if r['status'] == 'failed']
     print(f'wrote {md} and {js}' + (f'; failed: {failed}' if failed else ''))
     if failed:
