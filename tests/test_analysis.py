@@ -1,6 +1,7 @@
 """tools/analysis: logit spectrum, class order, step benchmark, seed study."""
 import json
 import math
+import os.path as osp
 import sys
 
 import numpy as np
@@ -293,7 +294,12 @@ def test_seed_study_variants_and_dry_run(tmp_path):
                        '--work-dir', str(tmp_path)])
     assert len(results) == 46
     assert all(r['status'] == 'planned' for r in results)
-    assert (tmp_path / 'dry_run' / 'results.md').is_file()
+    report = (tmp_path / 'dry_run' / 'results.md').read_text()
+    # The schedule is read from the demo configs, not restated.
+    from mmengine.config import Config
+    epochs = Config.fromfile(
+        osp.join(ss.ROOT, 'configs/_base_/schedules/demo.py')).max_epochs
+    assert f'- epochs: {epochs}\n' in report
     assert not (tmp_path / 'runs').exists()  # nothing trained
     assert ss.check_variant(
         ss.Variant('x', 'figkd', (('wavelet', 'sym4'), ('level', 3))), 16)

@@ -173,6 +173,13 @@ def build_variants(methods: Sequence[str] = METHODS, ablations: bool = False,
     return list(variants.values()), report
 
 
+def demo_epochs() -> int:
+    """The students' epochs in the demo schedule (its configs)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, DEMO_CONFIGS['student']))
+    return cfg.train_cfg.max_epochs
+
+
 def run_id(variant: Variant, seed: int) -> str:
     return f'{variant.name}__seed{seed}'
 
@@ -690,7 +697,7 @@ def main(argv=None) -> List[Dict]:
     study = Study(args)
     descriptions = {v.name: v.describe() for v in variants}
     meta = dict(seeds=args.seeds, ablation_seeds=args.ablation_seeds or
-                args.seeds, epochs=study.epochs or 'demo default (30)',
+                args.seeds, epochs=study.epochs or demo_epochs(),
                 data_root=study.data_root, tiny=args.tiny,
                 perm_seed=args.perm_seed,
                 shuffled_teacher=args.shuffled_teacher,
