@@ -698,7 +698,7 @@ def main(argv=None) -> List[Dict]:
     descriptions = {v.name: v.describe() for v in variants}
     meta = dict(seeds=args.seeds, ablation_seeds=args.ablation_seeds or
                 args.seeds, epochs=study.epochs or demo_epochs(),
-                data_root=study.data_root, tiny=args.tiny,
+                data_root=study.ds.display(study.data_root), tiny=args.tiny,
                 perm_seed=args.perm_seed,
                 shuffled_teacher=args.shuffled_teacher,
                 order_method=args.order_method)
@@ -727,10 +727,13 @@ def main(argv=None) -> List[Dict]:
         print(f'wrote {md}')
         return results
     study.prepare(variants)
-    meta.update(teacher=study.teacher, num_classes=len(study.names))
+    meta.update(teacher=study.ds.display(study.teacher),
+                num_classes=len(study.names))
     if study.shuffled:
-        meta.update(shuffled_teacher_ckpt=study.shuffled['teacher'],
-                    class_orders=study.shuffled['orders'])
+        meta.update(
+            shuffled_teacher_ckpt=study.ds.display(study.shuffled['teacher']),
+            class_orders={k: study.ds.display(v)
+                          for k, v in study.shuffled['orders'].items()})
     results = []
     study.total = len(plan)
     for variant, seed in plan:
