@@ -305,6 +305,20 @@ def test_seed_study_variants_and_dry_run(tmp_path):
         ss.Variant('x', 'figkd', (('wavelet', 'sym4'), ('level', 3))), 16)
 
 
+def test_seed_study_select_variants(tmp_path):
+    variants, groups = ss.build_variants(ss.METHODS, ablations=True)
+    kept, kept_groups = ss.select_variants(
+        variants, groups, ['figkd_low-1_high-0.5', 'figkd_level-3'])
+    assert sorted(v.name for v in kept) == sorted(
+        list(ss.METHODS) + ['figkd_low-1_high-0.5', 'figkd_level-3'])
+    assert kept_groups['weights'] == ['figkd', 'figkd_low-1_high-0.5']
+    assert 'wavelet' in kept_groups and 'target' in kept_groups  # figkd
+    plan = ss.plan_runs(kept, kept_groups, [0, 1, 2, 3, 4], [3, 4])
+    assert len(plan) == 4 * 5 + 2 * 2
+    with pytest.raises(SystemExit, match='figkd_low-1_high-3'):
+        ss.select_variants(variants, groups, ['figkd_low-1_high-3'])
+
+
 def test_seed_study_skips_a_finished_run(tmp_path):
     """A run whose result file holds the same settings is not trained
     again (here it could not be: there is no data)."""

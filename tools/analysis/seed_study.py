@@ -45,7 +45,9 @@ demo's: the teacher stage of ``tools/demo_study.py`` in
 ``work_dirs/demo/teacher``, reused when its ``demo_stage.json`` is for the
 same dataset, else trained the same way (``configs/demo/teacher.py``, seed 0);
 ``--teacher-ckpt`` picks another. ``--groups`` limits the ablation groups,
-``--ablation-seeds`` their seeds, ``--threads`` sets ``OMP_NUM_THREADS`` of
+``--ablation-seeds`` their seeds, ``--variants`` keeps only the named
+ablation variants (to give a few candidates more seeds; the report then
+covers the methods and those), ``--threads`` sets ``OMP_NUM_THREADS`` of
 the training processes.
 """
 import argparse
@@ -645,6 +647,25 @@ def plan_runs(variants: Sequence[Variant], groups: Dict[str, List[str]],
     return runs
 
 
+def select_variants(variants: Sequence[Variant], groups: Dict[str, List[str]],
+                    names: Optional[Sequence[str]]
+                    ) -> Tuple[List[Variant], Dict[str, List[str]]]:
+    """Only the ablation variants ``names`` (the methods always stay), for
+    more seeds of a few candidates."""
+    if not names:
+        return list(variants), groups
+    known = [v.name for v in variants]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f'--variants: unknown {unknown}; the variants of '
+                         f'these --methods/--groups are {known}.')
+    keep = set(names) | set(groups.get('methods', []))
+    variants = [v for v in variants if v.name in keep]
+    groups = {g: [n for n in members if n in keep]
+              for g, members in groups.items()}
+    return variants, {g: m for g, m in groups.items() if m}
+
+
 # ------------------------------------------------------------------ main
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -661,6 +682,11 @@ def parse_args(argv=None):
     parser.add_argument('--ablation-seeds', type=int, nargs='+',
                         default=None,
                         help='seeds of the ablation runs (default: --seeds)')
+    parser.add_argument('--variants', nargs='+', default=None,
+                        metavar='NAME',
+                        help='only these ablation variants (names as in the '
+                        'report, e.g. figkd_low-1_high-0.5), with the '
+                        'methods: more seeds for a few candidates')
     parser.add_argument('--work-dir', default='work_dirs/seed_study')
     parser.add_argument('--epochs', type=int, default=None,
                         help='student epochs (default: the demo schedule)')
@@ -693,6 +719,7 @@ def main(argv=None) -> List[Dict]:
         os.environ['OMP_NUM_THREADS'] = str(args.threads)
     variants, groups = build_variants(args.methods, args.ablations,
                                       args.groups)
+    variants, groups = select_variants(variants, groups, args.variants)
     plan = plan_runs(variants, groups, args.seeds, args.ablation_seeds)
     study = Study(args)
     descriptions = {v.name: v.describe() for v in variants}
