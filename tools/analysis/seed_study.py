@@ -248,6 +248,11 @@ def _fmt(x, digits=2) -> str:
     return f'{x:.{digits}f}'
 
 
+def _fmt_paired(d: Dict) -> str:
+    """A :func:`paired_differences` entry as ``+1.23 +- 4.56``."""
+    return f"{d['mean']:+.2f} +- {_fmt(d['std'])}"
+
+
 def format_report(results: Sequence[Dict],
                   groups: Optional[Dict[str, List[str]]] = None,
                   descriptions: Optional[Dict[str, str]] = None,
@@ -284,8 +289,7 @@ def format_report(results: Sequence[Dict],
                              '| - | - | - | - | - |')
                 continue
             d = paired.get(name)
-            vs_kd = (f"{d['mean']:+.2f} +- {_fmt(d['std'])} (n={d['n']})"
-                     if d else '-')
+            vs_kd = f"{_fmt_paired(d)} (n={d['n']})" if d else '-'
             lines.append(
                 f"| {name} | {descriptions.get(name, '')} | {s['n']} | "
                 f"{_fmt(s['mean'])} | {_fmt(s['std'])} | {_fmt(s['min'])} "
@@ -777,8 +781,7 @@ def main(argv=None) -> List[Dict]:
             print(f'  {name:32s} ' + (
                 f"{s['mean']:6.2f} +- {_fmt(s['std'])} (n={s['n']})"
                 if s else 'no finished run') + (
-                f"   vs KD {d['mean']:+.2f} +- {_fmt(d['std'])}"
-                if d else ''))
+                f'   vs KD {_fmt_paired(d)}' if d else ''))
     failed = [r['run_id'] for r in results if r['status'] == 'failed']
     print(f'wrote {md} and {js}' + (f'; failed: {failed}' if failed else ''))
     if failed:
