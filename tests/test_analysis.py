@@ -178,8 +178,8 @@ def test_oracle_order_undoes_a_relabelling(tmp_path):
 
 
 def test_make_shuffled_dataset_relabels_consistently(tmp_path):
-    from figkd_mmrazor.demo import generate_dataset
-    src = generate_dataset(tmp_path / 'cub', families=3, species_per_family=2,
+    from figkd_mmrazor.demo import make_demo_cub
+    src = make_demo_cub(tmp_path / 'cub', families=3, species_per_family=2,
                            train_per_class=2, test_per_class=1,
                            progress=False)
     perm = ss.permutation(6, seed=1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from figkd_mmrazor.demo import DatasetMismatchError, DemoSpec, generate_dataset
-from figkd_mmrazor.demo import dataset as demo
+from figkd_mmrazor import demo
+from figkd_mmrazor.demo import DatasetMismatchError, DemoSpec, make_demo_cub
 
 # Small enough to write in well under a second.
 SMALL = DemoSpec(families=3, species_per_family=2, train_per_class=3,
@@ -22,8 +22,8 @@ def _tree(root):
 
 @pytest.fixture(scope='module')
 def small_root(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp('demo') / 'cub', SMALL,
-                            progress=False)
+    return make_demo_cub(tmp_path_factory.mktemp('demo') / 'cub', SMALL,
+                         progress=False)
 
 
 def test_spec_names_and_hierarchy():
@@ -81,14 +81,14 @@ def test_files_match_the_arrays(small_root):
 
 
 def test_deterministic_and_seed_dependent(small_root, tmp_path):
-    again = generate_dataset(tmp_path / 'again', SMALL, progress=False)
+    again = make_demo_cub(tmp_path / 'again', SMALL, progress=False)
     assert _tree(again) == _tree(small_root)
     match, mismatch, errors = filecmp.cmpfiles(
         small_root, again, [str(p) for p in _tree(small_root)], shallow=False)
     assert not mismatch and not errors
 
-    reseeded = generate_dataset(tmp_path / 'reseeded', SMALL, seed=8,
-                                progress=False)
+    reseeded = make_demo_cub(tmp_path / 'reseeded', SMALL, seed=8,
+                             progress=False)
     image = 'images/001.Family0_Species0/Family0_Species0_0000.png'
     assert not filecmp.cmp(small_root / image, reseeded / image,
                            shallow=False)
@@ -148,40 +148,40 @@ def test_skips_when_present(small_root, monkeypatch):
         raise AssertionError('the dataset was drawn again')
 
     monkeypatch.setattr(demo, 'render_image', no_drawing)
-    assert generate_dataset(small_root, SMALL, progress=False) == small_root
+    assert make_demo_cub(small_root, SMALL, progress=False) == small_root
     # The same spec given as keyword overrides of the default spec.
     fields = json.loads(SMALL.to_json())
     del fields['generator_version']
-    assert generate_dataset(str(small_root), progress=False,
-                            **fields) == small_root
+    assert make_demo_cub(str(small_root), progress=False,
+                         **fields) == small_root
     after = {p: (small_root / p).stat().st_mtime_ns for p in _tree(small_root)}
     assert after == before
 
 
 def test_refuses_other_content(small_root, tmp_path):
     with pytest.raises(DatasetMismatchError, match='seed: 7 there, 8'):
-        generate_dataset(small_root, SMALL, seed=8, progress=False)
+        make_demo_cub(small_root, SMALL, seed=8, progress=False)
 
     user_dir = tmp_path / 'mine'
     user_dir.mkdir()
     (user_dir / 'notes.txt').write_text('keep me')
     with pytest.raises(DatasetMismatchError, match='not empty'):
-        generate_dataset(user_dir, SMALL, progress=False)
+        make_demo_cub(user_dir, SMALL, progress=False)
     assert _tree(user_dir) == [user_dir.joinpath('notes.txt').relative_to(
         user_dir)]
 
 
 def test_incomplete_dataset_is_reported(tmp_path):
-    root = generate_dataset(tmp_path / 'cub', SMALL, progress=False)
+    root = make_demo_cub(tmp_path / 'cub', SMALL, progress=False)
     next((root / 'images').rglob('*.png')).unlink()
     with pytest.raises(DatasetMismatchError, match='missing'):
-        generate_dataset(root, SMALL, progress=False)
+        make_demo_cub(root, SMALL, progress=False)
 
 
 def test_empty_directory_is_filled_and_no_staging_left(tmp_path):
     root = tmp_path / 'empty'
     root.mkdir()
-    generate_dataset(root, SMALL, progress=False)
+    make_demo_cub(root, SMALL, progress=False)
     assert (root / 'demo_spec.json').is_file()
     assert [p.name for p in tmp_path.iterdir()] == ['empty']
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from figkd_mmrazor.demo import generate_dataset
+from figkd_mmrazor.demo import make_demo_cub
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PIPELINE = [
@@ -19,10 +19,10 @@ TINY_PIPELINE = [
 
 def tiny_cub(root, num_classes=4, **params) -> Path:
     """A small CUB-layout dataset from the demo generator."""
-    return generate_dataset(root, families=2,
-                            species_per_family=num_classes // 2,
-                            train_per_class=4, test_per_class=2, size=32,
-                            progress=False, **params)
+    return make_demo_cub(root, families=2,
+                         species_per_family=num_classes // 2,
+                         train_per_class=4, test_per_class=2, size=32,
+                         progress=False, **params)
 
 
 def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,

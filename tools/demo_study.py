@@ -23,7 +23,7 @@ the run's ``vis_data/scalars.json``.
 
 ``--epochs`` / ``--teacher-epochs`` shorten or lengthen the schedules (quick
 checks); ``--data-root`` takes any dataset written by
-``python -m figkd_mmrazor.demo.dataset`` (other sizes, class counts,
+``python -m figkd_mmrazor.demo`` (other sizes, class counts,
 difficulty): the class list and head sizes follow it. ``--skip-existing``
 reuses the stages already finished with the same settings, so an interrupted
 study resumes where it stopped.
@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from figkd_mmrazor.demo import DemoSpec, generate_dataset  # noqa: E402
+from figkd_mmrazor.demo import DemoSpec, make_demo_cub  # noqa: E402
 
 DEFAULT_WORK_DIR = 'work_dirs/demo'
 DEFAULT_DATA_ROOT = 'data/demo_cub'
@@ -375,7 +375,7 @@ def main(argv=None):
         spec = DemoSpec.from_dir(data_root)
     else:
         spec = DemoSpec()
-    generate_dataset(data_root, spec, progress=sys.stderr.isatty())
+    make_demo_cub(data_root, spec, progress=sys.stderr.isatty())
     say(f'    {spec.num_classes} classes ({spec.families} families x '
         f'{spec.species_per_family} species), {spec.train_per_class} train '
         f'+ {spec.test_per_class} test images per class, {spec.size} px '

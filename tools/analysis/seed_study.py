@@ -504,12 +504,12 @@ class Study:
 
     # -- preparation
     def prepare(self, variants: Sequence[Variant]) -> None:
-        from figkd_mmrazor.demo import DemoSpec, generate_dataset
+        from figkd_mmrazor.demo import DemoSpec, make_demo_cub
         if osp.isfile(osp.join(self.data_root, 'demo_spec.json')):
             self.spec = DemoSpec.from_dir(self.data_root)
         else:
             self.spec = DemoSpec(**TINY_SPEC) if self.tiny else DemoSpec()
-        generate_dataset(self.data_root, self.spec,
+        make_demo_cub(self.data_root, self.spec,
                          progress=sys.stderr.isatty())
         self.names = read_class_names(self.data_root)
         self.teacher = self.ensure_teacher()

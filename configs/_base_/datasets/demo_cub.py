@@ -2,7 +2,7 @@
 # "bird" set in the CUB-200-2011 layout, loaded by mmpretrain's CUB class.
 # Default spec: 50 classes (10 families x 5 species), 30 train + 10 test
 # images per class, 32 px. Write it with
-#   python -m figkd_mmrazor.demo.dataset data/demo_cub
+#   python -m figkd_mmrazor.demo data/demo_cub
 # (tools/demo_study.py does so itself). CIFAR-style augmentation: pad-4 random
 # crop and horizontal flip (the birds face either way anyway).
 dataset_type = 'CUB'

@@ -1,5 +1,14 @@
 """A small synthetic fine-grained "bird" dataset in the CUB-200-2011 layout.
 
+A public API in the manner of ``sklearn.datasets.make_*``: the embedded demo
+(``make demo``), the test suite and a user who wants to try a recipe without
+downloading a dataset all draw their data with::
+
+    from figkd_mmrazor.demo import make_demo_cub
+    root = make_demo_cub('data/demo_cub')        # 50 classes, 32 px
+    root = make_demo_cub('data/tiny', families=2, species_per_family=2,
+                         train_per_class=4, test_per_class=2)
+
 Each class is a species, and species are grouped into families. The dataset is
 written so that ``mmpretrain.datasets.CUB`` loads it unchanged::
 
@@ -51,12 +60,12 @@ larger ``size`` or more training images make it easier.
 Everything is a pure function of the spec: each image draws from its own
 ``numpy`` generator seeded by ``(seed, class, index)``, and PNG files carry no
 timestamps, so equal specs give byte-identical files in any generation order.
-:func:`generate_dataset` skips work when ``ROOT`` already holds the dataset of
+`make_demo_cub` skips work when ``ROOT`` already holds the dataset of
 the same spec, and refuses to touch a directory that holds anything else.
 
 Command line::
 
-    python -m figkd_mmrazor.demo.dataset OUT_DIR [--seed 0] [--families 10]
+    python -m figkd_mmrazor.demo OUT_DIR [--seed 0] [--families 10]
         [--species-per-family 5] [--train-per-class 30] [--test-per-class 10]
         [--size 32] [--difficulty 1.0]
 """
@@ -75,6 +84,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
+
+__all__ = ['DemoSpec', 'DatasetMismatchError', 'make_demo_cub', 'render_image']
 
 # Bump whenever the drawing changes, so a dataset drawn by an older generator
 # is reported as different instead of being silently reused.
@@ -607,15 +618,15 @@ def _write_dataset(root: Path, spec: DemoSpec, progress: bool):
     (root / SPEC_FILE).write_text(spec.to_json())
 
 
-def generate_dataset(root,
-                     spec: Optional[DemoSpec] = None,
-                     *,
-                     progress: bool = True,
-                     **params) -> Path:
+def make_demo_cub(root,
+                  spec: Optional[DemoSpec] = None,
+                  *,
+                  progress: bool = True,
+                  **params) -> Path:
     """Write the dataset of ``spec`` to ``root`` unless it is already there.
 
     ``params`` override fields of ``spec`` (or of the default spec), e.g.
-    ``generate_dataset('data/demo', families=3, size=48)``. The files are
+    ``make_demo_cub('data/demo', families=3, size=48)``. The files are
     drawn in a sibling temporary directory and moved into place at the end,
     so an interrupted run leaves nothing half-written at ``root``.
 
@@ -661,7 +672,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = vars(parser.parse_args(argv))
     out_dir, quiet = args.pop('out_dir'), args.pop('quiet')
     spec = DemoSpec(**args)
-    root = generate_dataset(out_dir, spec, progress=not quiet)
+    root = make_demo_cub(out_dir, spec, progress=not quiet)
     print(f'{root}: {spec.num_classes} classes ({spec.families} families x '
           f'{spec.species_per_family} species), {spec.num_images} images of '
           f'{spec.size}x{spec.size} px')
