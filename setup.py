@@ -1,9 +1,70 @@
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Read at interpreter start from site-packages; see figkd_mmrazor_hook.py.
+IMPORT_HOOK_PTH = 'figkd_mmrazor_hook.pth'
+# What `mim search/train/test figkd_mmrazor` reads from figkd_mmrazor/.mim.
+MIM_FILES = ['configs', 'tools', 'model-index.yml']
+
+
+class BuildPy(build_py):
+    """build_py that also ships the import hook's .pth and the MIM files.
+
+    A .pth file works only at the top of site-packages, outside any package.
+    A regular wheel installs ``build_lib`` as it is, so the file goes there.
+    An editable wheel (PEP 660) installs only what the install commands put
+    into the unpacked wheel (``install_lib``); ``build_lib`` is thrown away.
+
+    The MIM files are copied into ``figkd_mmrazor/.mim`` of a regular wheel
+    and linked into the source tree for an editable install, so that edits
+    to configs and tools show up at once (OpenMMLab's ``add_mim_extension``).
+    """
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            site_packages = self.get_finalized_command('install').install_lib
+            self.copy_file(os.path.join(HERE, IMPORT_HOOK_PTH),
+                           os.path.join(site_packages, IMPORT_HOOK_PTH))
+            self._link_mim_files()
+        else:
+            self.copy_file(os.path.join(HERE, IMPORT_HOOK_PTH),
+                           os.path.join(self.build_lib, IMPORT_HOOK_PTH))
+            self._copy_mim_files(
+                os.path.join(self.build_lib, 'figkd_mmrazor', '.mim'))
+
+    def _copy_mim_files(self, mim_dir):
+        for name in MIM_FILES:
+            source, target = os.path.join(HERE, name), os.path.join(
+                mim_dir, name)
+            if os.path.isdir(source):
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns(
+                    '__pycache__', '*.pyc'))
+            elif os.path.isfile(source):
+                os.makedirs(mim_dir, exist_ok=True)
+                shutil.copyfile(source, target)
+
+    def _link_mim_files(self):
+        mim_dir = os.path.join(HERE, 'figkd_mmrazor', '.mim')
+        os.makedirs(mim_dir, exist_ok=True)
+        for name in MIM_FILES:
+            target = os.path.join(mim_dir, name)
+            if os.path.islink(target) or os.path.isfile(target):
+                os.remove(target)
+            elif os.path.isdir(target):
+                shutil.rmtree(target)
+            if os.path.exists(os.path.join(HERE, name)):
+                os.symlink(os.path.join('..', '..', name), target)
 
 
 def version():
     scope = {}
-    with open('figkd_mmrazor/version.py') as f:
+    with open(os.path.join(HERE, 'figkd_mmrazor', 'version.py')) as f:
         exec(f.read(), scope)
     return scope['__version__']
 
@@ -12,24 +73,35 @@ setup(
     name='figkd_mmrazor',
     version=version(),
     description='FiGKD: frequency-aware logit distillation for MMRazor',
-    long_description=open('README.md').read(),
+    long_description=open(os.path.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['figkd_mmrazor', 'figkd_mmrazor.*']),
+    py_modules=['figkd_mmrazor_hook'],
+    cmdclass={'build_py': BuildPy},
     python_requires='>=3.8',
-    # Ranges; requirements.txt pins the versions the project is tested with.
+    # CI installs and tests exactly the pins of requirements.txt (torch
+    # 2.14.1, mmengine 0.10.7, mmcv-lite 2.1.0, mmpretrain 1.2.0, mmrazor
+    # 1.0.0); see "Install" in the README for which lower bounds a check
+    # exercises and which only follow from the APIs the code calls.
     install_requires=[
-        'torch>=1.13',
+        # torch.serialization.safe_globals: checkpoints load weights-only.
+        'torch>=2.5',
         'torchvision',
         'mmengine>=0.10,<1.0',
-        'mmcv-lite>=2.0.0rc1,<=2.1.0',
+        # MMRazor 1.0.0 asserts mmcv <= 2.1.0; the lite build has no CUDA ops.
+        'mmcv-lite>=2.0.0,<=2.1.0',
         'mmpretrain>=1.0,<2.0',
+        # figkd_mmrazor_hook targets MMRazor 1.0.0's quantization package.
         'mmrazor>=1.0,<2.0',
         'PyWavelets>=1.4',
+        # Imported by mmrazor / mmpretrain but not declared by them.
         'joblib',
         'mat4py',
         'scipy',
         'matplotlib',
+        # mmengine resolves `mmpretrain::` config paths through pkg_resources.
         'setuptools<81',
     ],
     license='Apache License 2.0',
+    zip_safe=False,
 )

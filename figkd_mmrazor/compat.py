@@ -8,9 +8,13 @@ globals, mmengine's ``CheckpointLoader`` schemes and ``model_wrapper_cfg``).
 
 1. MMRazor 1.0.0's quantization structures call torch APIs removed after
    torch 1.13, and ``mmrazor.structures`` imports them eagerly, so
-   ``import mmrazor.models`` fails on torch >= 2.1. A stand-in module takes
-   their place; distillation is untouched and any use of quantization raises
-   :class:`QuantizationUnavailableError`.
+   ``import mmrazor.models`` fails on torch >= 2.1. The import hook
+   (``figkd_mmrazor_hook``, started by the ``.pth`` file the package installs)
+   puts a stand-in in their place only when their import fails; distillation
+   is untouched and any use of quantization raises
+   :class:`QuantizationUnavailableError`. :func:`apply` installs the hook too,
+   for interpreters that skipped the ``.pth`` (``python -S``, a source tree on
+   ``PYTHONPATH``).
 2. torch >= 2.6 unpickles checkpoints with ``weights_only=True``. mmengine's
    checkpoints carry a few non-tensor types (message hub history, numpy
    scalars); exactly those are allow-listed, while mmengine loads a local
@@ -23,75 +27,16 @@ globals, mmengine's ``CheckpointLoader`` schemes and ``model_wrapper_cfg``).
 import os
 import pickle
 import re
-import sys
-import types
 
 import torch
 
-_QUANT_MODULE = 'mmrazor.structures.quantization'
-
-
-class QuantizationUnavailableError(RuntimeError):
-    """MMRazor quantization was used where its torch APIs do not exist."""
-
-
-def _quantization_error(reason: str) -> QuantizationUnavailableError:
-    return QuantizationUnavailableError(
-        'MMRazor 1.0.0 quantization needs the torch.ao.quantization APIs of '
-        f'torch <= 1.13, but torch {torch.__version__} is installed, so '
-        f'{_QUANT_MODULE} could not be imported ({reason}). figkd_mmrazor '
-        'keeps MMRazor distillation working; for MMRazor quantization use a '
-        'separate environment with torch 1.13.')
-
-
-class _UnavailableMeta(type):
-    # Covers class-level uses such as ``BackendConfigs['native']``.
-    def __getitem__(cls, key):
-        raise _quantization_error(cls._reason)
-
-    def __getattr__(cls, name):
-        if name.startswith('__'):
-            raise AttributeError(name)
-        raise _quantization_error(cls._reason)
-
-
-def _make_quantization_stand_in(reason: str) -> types.ModuleType:
-    """A module whose every public name raises on use, never on import."""
-    module = types.ModuleType(_QUANT_MODULE)
-    module.__doc__ = ('Stand-in: MMRazor quantization is unavailable '
-                      f'({reason}).')
-    module.__all__ = []  # ``from .quantization import *`` imports nothing
-    module.__path__ = []  # a package, so submodule imports fail cleanly
-
-    def init(self, *args, **kwargs):
-        raise _quantization_error(reason)
-
-    def module_getattr(name):
-        if name.startswith('__'):
-            raise AttributeError(name)
-        return _UnavailableMeta(name, (), {
-            '_reason': reason, '__init__': init})
-
-    module.__getattr__ = module_getattr
-    return module
+from figkd_mmrazor_hook import QuantizationUnavailableError  # noqa: F401
 
 
 def patch_mmrazor_quantization() -> None:
     """Make ``import mmrazor.models`` work when its quantization cannot."""
-    if 'mmrazor.structures' in sys.modules:
-        return  # imported already, by a working mmrazor or by an earlier call
-    try:
-        import mmrazor.structures  # noqa: F401
-        return
-    except ImportError as err:
-        reason = f'{type(err).__name__}: {err}'
-    # Drop what the failed import left behind, then retry with the stand-in.
-    for name in list(sys.modules):
-        if name == 'mmrazor.structures' or name.startswith(
-                'mmrazor.structures.'):
-            del sys.modules[name]
-    sys.modules[_QUANT_MODULE] = _make_quantization_stand_in(reason)
-    import mmrazor.structures  # noqa: F401,F811
+    import figkd_mmrazor_hook
+    figkd_mmrazor_hook.install()
 
 
 def mmengine_checkpoint_types() -> list:
