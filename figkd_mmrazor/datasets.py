@@ -1,40 +1,62 @@
-"""Start-up checks for the dataset folders the recipes read.
+"""Start-up checks for the dataset folders and annotations the recipes read.
 
 mmpretrain's dataset classes fail late and tersely on a wrongly laid out
-dataset: a bare ``AssertionError`` about split files, an ``int()`` error from
-a stray line, or, for CIFAR, an attempt to download. :func:`check_dataset_root`
-runs before any loader starts and names the missing file or bad line, the
-dataset, and the section of ``docs/datasets.md`` that says where to get the
-dataset and how to lay it out.
+dataset (a bare ``AssertionError`` about split files, an ``int()`` error from
+a stray line, for CIFAR an attempt to download), and some annotation mistakes
+do not fail at all: a label above the head's class count crashes mid-epoch
+without a file or line, a duplicated CUB image id silently replaces another,
+an image listed for training and for testing inflates the score.
+
+:func:`check_config` runs before the Runner exists. For every dataset a
+dataloader of the config reads, it checks that the files are there and reads
+the annotations as the mmpretrain class will read them (same files, same
+splitting of lines, same label arithmetic), then refuses, naming the file and
+line:
+
+* a label outside ``0..num_classes-1``, ``num_classes`` taken from the
+  model's classification head(s);
+* an image listed twice in one split (or a CUB image id given twice);
+* an image read for training and for validation or testing (a leak);
+* a split with no samples.
 
 Paths are resolved as mmengine's ``BaseDataset`` resolves them (relative
 ``ann_file``/``data_prefix`` joined to ``data_root``), but only for local
 folders: a remote ``data_root`` (``s3://...``) is left to mmpretrain.
 Nothing here imports torch; mmpretrain and scipy are imported only when a
-check needs them.
+check needs them. Messages name the section of the dataset guide (the
+"Datasets" page of the documentation, ``docs/datasets.md`` in the source).
 """
 import os
 import os.path as osp
+import re
 
-DOCS = 'docs/datasets.md'
-
-# mmpretrain type -> (name used in messages, docs/datasets.md anchor)
+# mmpretrain type -> (name used in messages, section of the dataset guide)
 _DATASETS = {
-    'CUB': ('CUB-200-2011', 'cub-200-2011'),
-    'StanfordCars': ('Stanford Cars', 'stanford-cars'),
-    'FGVCAircraft': ('FGVC-Aircraft', 'fgvc-aircraft'),
-    'OxfordIIITPet': ('Oxford-IIIT Pets', 'oxford-iiit-pets'),
-    'Flowers102': ('Oxford Flowers-102', 'oxford-flowers-102'),
-    'CIFAR100': ('CIFAR-100', 'cifar-100'),
-    'CustomDataset': ('CustomDataset', 'customdataset-annotation-files'),
+    'CUB': ('CUB-200-2011', 'CUB-200-2011'),
+    'StanfordCars': ('Stanford Cars', 'Stanford Cars'),
+    'FGVCAircraft': ('FGVC-Aircraft', 'FGVC-Aircraft'),
+    'OxfordIIITPet': ('Oxford-IIIT Pets', 'Oxford-IIIT Pets'),
+    'Flowers102': ('Oxford Flowers-102', 'Oxford Flowers-102'),
+    'CIFAR100': ('CIFAR-100', 'CIFAR-100'),
+    'CustomDataset': ('CustomDataset', 'CustomDataset annotation files'),
 }
 # Datasets read through CustomDataset after a converter wrote meta/*.txt,
-# recognised by an entry of their official release inside data_root.
+# recognised by an entry of their official release inside data_root:
+# (entry, name and guide section, converter script).
 _CONVERTED = (
-    ('Images', 'Stanford Dogs', 'stanford-dogs', 'stanford_dogs.py'),
-    ('wnids.txt', 'Tiny-ImageNet', 'tiny-imagenet', 'tiny_imagenet.py'),
+    ('Images', 'Stanford Dogs', 'stanford_dogs.py'),
+    ('wnids.txt', 'Tiny-ImageNet', 'tiny_imagenet.py'),
 )
 SUPPORTED_TYPES = tuple(_DATASETS)
+CIFAR100_CLASSES = 100
+# What each dataloader is read for, in messages.
+_ROLES = {'train_dataloader': 'training', 'val_dataloader': 'validation',
+          'test_dataloader': 'testing'}
+
+
+def guide_anchor(section):
+    """The link anchor GitHub and MkDocs give a heading of the guide."""
+    return re.sub(r'[^\w\- ]', '', section.strip().lower()).replace(' ', '-')
 
 
 def _type_name(cfg):
@@ -55,25 +77,63 @@ def _leaves(cfg):
         yield cfg
 
 
-class _Check:
-    """One dataset config: resolves its paths and words its errors."""
+def _where(place):
+    """'file, line 3' for text files, 'file, entry 3' for MATLAB files."""
+    path, n = place
+    if isinstance(n, str):
+        return f'{path}, {n}'
+    return f'{path}, {"entry" if path.endswith(".mat") else "line"} {n}'
 
-    def __init__(self, cfg):
+
+def head_num_classes(cfg):
+    """``(num_classes, 'key=value')`` of the narrowest classification head.
+
+    Plain configs: ``model.head``; distillation configs:
+    ``model.architecture.head`` and ``model.teacher.head`` (the teacher is
+    scored on the same labels). None if no head names ``num_classes``.
+    """
+    model = cfg.get('model') or {}
+    found = []
+    for key in ('', 'architecture', 'teacher'):
+        sub = model.get(key) if key else model
+        head = sub.get('head') if isinstance(sub, dict) else None
+        if isinstance(head, dict) and isinstance(head.get('num_classes'),
+                                                 int):
+            path = '.'.join(filter(None, ('model', key, 'head.num_classes')))
+            found.append((head['num_classes'],
+                          f"{path}={head['num_classes']}"))
+    return min(found) if found else None
+
+
+class _Check:
+    """One dataset config: resolves its paths, reads it, words its errors.
+
+    ``bound`` is ``(num_classes, 'what says so')`` or None.
+    """
+
+    def __init__(self, cfg, bound=None):
         self.cfg = cfg
         self.type = _type_name(cfg)
-        self.name, self.anchor = _DATASETS[self.type]
+        self.name, self.section = _DATASETS[self.type]
         self.root = cfg.get('data_root') or ''
-        self.hint = ''  # extra advice placed before the docs pointer
+        self.hint = ''  # extra advice placed before the guide pointer
+        self.bound = bound
+        self.split_name = cfg.get('split')
 
     def split(self, default, allowed):
         split = self.cfg.get('split', default)
         if split not in allowed:
             raise self.bad(f'split={split!r} is not one of {list(allowed)}')
+        self.split_name = split
         return split
 
     def path(self, rel):
         return rel if osp.isabs(rel) or not self.root else osp.join(
             self.root, rel)
+
+    def image(self, *parts):
+        """The key of an image: its absolute path, as the dataset joins it."""
+        return osp.abspath(osp.join(self.root, *parts))
 
     def need(self, rel, kind='file', join=True):
         path = self.path(rel) if join else rel
@@ -86,12 +146,15 @@ class _Check:
 
     def say(self, msg):
         where = f"dataset type {self.type!r}, data_root {self.root!r}"
-        return (f'{self.name} ({where}): {msg}. {self.hint}See '
-                f'{DOCS}#{self.anchor} for where to get {self.name} and how '
-                'to lay it out.')
+        return (f'{self.name} ({where}): {msg}. {self.hint}See the section '
+                f'"{self.section}" of the figkd_mmrazor dataset guide '
+                f'(docs/datasets.md#{guide_anchor(self.section)} in the '
+                f'source) for where to get {self.name} and how to lay it '
+                'out.')
 
     def lines(self, rel, parse, join=True):
-        """parse(line) for each line, read as mmengine's list_from_file does.
+        """``parse(line), line number`` for each line, read as mmengine's
+        ``list_from_file`` reads it.
 
         A blank line is an error too: mmpretrain would choke on it.
         """
@@ -103,25 +166,47 @@ class _Check:
                 try:
                     if not line.strip():
                         raise ValueError('empty line')
-                    out.append(parse(line))
+                    out.append((parse(line), (path, n)))
                 except ValueError as err:
                     raise self.bad(f'{path}, line {n}: cannot parse '
                                    f'{line!r} ({err})') from None
         return out
 
-    def mat_vars(self, rel, names):
-        """Check a MATLAB file holds ``names`` without loading it."""
-        from scipy.io import whosmat
+    def id_lines(self, rel, value):
+        """CUB's "<image id> <value>" files as ``{id: (value, place)}``.
+
+        mmpretrain keeps them in a dict: a repeated id silently replaces the
+        first line, so it is an error here.
+        """
+        out = {}
+        for (image_id, item), place in self.lines(
+                rel, lambda line: _id_value(line, value)):
+            if image_id in out:
+                raise self.bad(
+                    f'{_where(place)}: image id {image_id} is given again '
+                    f'(first at line {out[image_id][1][1]}); mmpretrain would '
+                    'keep only the last line. Give every image its own id')
+            out[image_id] = (item, place)
+        return out
+
+    def mat(self, rel, names):
+        """The variables ``names`` of a MATLAB file (squeezed arrays)."""
+        from scipy.io import loadmat
 
         path = self.need(rel)
         try:
-            found = {name for name, _, _ in whosmat(path)}
+            data = loadmat(path, squeeze_me=True, variable_names=names)
         except Exception as err:  # scipy raises several types for bad files
             raise self.bad(f'cannot read {path} as a MATLAB file ({err})')
-        missing = sorted(set(names) - found)
+        missing = sorted(set(names) - set(data))
         if missing:
-            raise self.bad(f'{path} has no variable {missing}; found '
-                           f'{sorted(found)}')
+            raise self.bad(f'{path} has no variable {missing}')
+        return path, data
+
+    def empty(self, why):
+        return self.bad(f'split {self.split_name!r} has no samples: {why}. '
+                        'Check that the annotation files are complete and '
+                        'that the config names the intended split')
 
 
 def _id_value(line, value=str):
@@ -132,39 +217,73 @@ def _id_value(line, value=str):
     return int(fields[0]), value(fields[1])
 
 
-def _one_based(text):
-    if int(text) < 1:
-        raise ValueError(f'class id {text} is not >= 1')
-    return int(text)
-
-
 def _zero_or_one(text):
+    # mmpretrain keeps an id out of a split only for exactly '1' or '0': any
+    # other flag puts the image into both splits.
     if text not in ('0', '1'):
         raise ValueError(f'is_training_image must be 0 or 1, not {text!r}')
     return text
 
 
-def _check_cub(c):
-    c.split('train', ('train', 'test'))
+# Each reader returns the samples the dataset class will produce, as
+# ``(image key, label or None, place of the image, place of the label)``, a
+# place being ``(file, line or entry number)``, or None where the samples
+# cannot be listed cheaply; and the reason an empty list would be empty.
+
+def _read_cub(c):
+    split = c.split('train', ('train', 'test'))
     c.need('images', 'folder')
-    ids = [dict(c.lines('images.txt', _id_value)),
-           dict(c.lines('image_class_labels.txt',
-                        lambda line: _id_value(line, _one_based))),
-           dict(c.lines('train_test_split.txt',
-                        lambda line: _id_value(line, _zero_or_one)))]
-    if not ids[0].keys() == ids[1].keys() == ids[2].keys():
+    paths = c.id_lines('images.txt', str)
+    labels = c.id_lines('image_class_labels.txt', int)
+    flags = c.id_lines('train_test_split.txt', _zero_or_one)
+    if not paths.keys() == labels.keys() == flags.keys():
+        files = {'images.txt': paths, 'image_class_labels.txt': labels,
+                 'train_test_split.txt': flags}
+        every = set().union(*(d.keys() for d in files.values()))
+        lacking = {f: sorted(every - d.keys())[:3] for f, d in files.items()
+                   if every - d.keys()}
         raise c.bad('images.txt, image_class_labels.txt and '
-                    'train_test_split.txt list different image ids')
+                    'train_test_split.txt list different image ids; missing '
+                    + '; '.join(f'from {f}: ids {ids}'
+                                for f, ids in lacking.items()))
+    wanted = '1' if split == 'train' else '0'
+    samples = [(c.image('images', path), labels[i][0] - 1, place,
+                labels[i][1])
+               for i, (path, place) in paths.items() if flags[i][0] == wanted]
+    return samples, f'no image id is marked {wanted} in train_test_split.txt'
 
 
-def _check_cars(c):
+def _mat_records(c, rel, fields):
+    """A MATLAB struct array as a list of per-entry field tuples."""
+    import numpy as np
+
+    path, data = c.mat(rel, ['annotations'])
+    records = np.atleast_1d(data['annotations'])
+    missing = [f for f in fields if f not in (records.dtype.names or ())]
+    if missing:
+        raise c.bad(f'{path}: annotations have no field {missing}')
+    columns = [np.atleast_1d(records[f]) for f in fields]
+    return path, list(zip(*columns))
+
+
+def _read_cars(c):
     split = c.split('train', ('train', 'test'))
     # mmpretrain takes cars_annos.mat (+ car_ims/) when it exists, else the
-    # devkit layout; check the one it will take.
+    # devkit layout; read the one it will take.
     if osp.isfile(c.path('cars_annos.mat')):
         c.need('car_ims', 'folder')
-        c.mat_vars('cars_annos.mat', ['annotations'])
-        return
+        path, rows = _mat_records(c, 'cars_annos.mat',
+                                  ('relative_im_path', 'class', 'test'))
+        for n, (_, _, test) in enumerate(rows, 1):
+            if int(test) not in (0, 1):  # mmpretrain: both splits
+                raise c.bad(f'{_where((path, n))}: test flag {test} is not '
+                            '0 or 1')
+        wanted = int(split == 'test')
+        places = ((path, n) for n in range(1, len(rows) + 1))
+        samples = [(c.image(rel), int(cls) - 1, place, place)
+                   for (rel, cls, test), place in zip(rows, places)
+                   if int(test) == wanted]
+        return samples, f'no entry of {path} has test={wanted}'
     c.hint = ('Stanford Cars comes in two official layouts: car_ims/ with '
               'cars_annos.mat, or cars_train/ + cars_test/ + devkit/ (test '
               'labels: the separately released '
@@ -175,28 +294,36 @@ def _check_cars(c):
         ann, images = 'devkit/cars_test_annos_withlabels.mat', 'cars_test'
     c.need(ann)
     c.need(images, 'folder')
-    c.mat_vars(ann, ['annotations'])
+    path, rows = _mat_records(c, ann, ('fname', 'class'))
+    samples = [(c.image(images, name), int(cls) - 1, (path, n), (path, n))
+               for n, (name, cls) in enumerate(rows, 1)]
+    return samples, f'{path} has no entries'
 
 
-def _check_aircraft(c):
+def _read_aircraft(c):
     split = c.split('trainval', ('train', 'val', 'trainval', 'test'))
     c.need('data/images', 'folder')
     # mmpretrain maps variant names with list.index(): an unknown name would
     # surface as "'X' is not in list" with no file or line.
     from mmpretrain.datasets.categories import FGVCAIRCRAFT_CATEGORIES
+    index = {name: i for i, name in enumerate(FGVCAIRCRAFT_CATEGORIES)}
 
     def parse(line):
         fields = line.split()
         if len(fields) < 2:
             raise ValueError('expected "<image id> <variant>"')
         variant = ' '.join(fields[1:])
-        if variant not in FGVCAIRCRAFT_CATEGORIES:
+        if variant not in index:
             raise ValueError(f'unknown variant {variant!r}')
+        return c.image('data', 'images', f'{fields[0]}.jpg'), index[variant]
 
-    c.lines(f'data/images_variant_{split}.txt', parse)
+    ann = f'data/images_variant_{split}.txt'
+    samples = [(key, label, place, place)
+               for (key, label), place in c.lines(ann, parse)]
+    return samples, f'{c.path(ann)} is empty'
 
 
-def _check_pets(c):
+def _read_pets(c):
     split = c.split('trainval', ('trainval', 'test'))
     c.need('images', 'folder')
 
@@ -205,20 +332,40 @@ def _check_pets(c):
         if len(fields) != 4:
             raise ValueError('expected "<image> <class id> <species> '
                              f'<breed id>", got {len(fields)} fields')
-        _one_based(fields[1])
+        return c.image('images', f'{fields[0]}.jpg'), int(fields[1]) - 1
 
-    c.lines(f'annotations/{split}.txt', parse)
+    ann = f'annotations/{split}.txt'
+    samples = [(key, label, place, place)
+               for (key, label), place in c.lines(ann, parse)]
+    return samples, f'{c.path(ann)} is empty'
 
 
-def _check_flowers(c):
-    c.split('trainval', ('train', 'val', 'trainval', 'test'))
+def _read_flowers(c):
+    split = c.split('trainval', ('train', 'val', 'trainval', 'test'))
     c.need('jpg', 'folder')
-    c.mat_vars('imagelabels.mat', ['labels'])
-    c.mat_vars('setid.mat', ['trnid', 'valid', 'tstid'])
+    labels_path, data = c.mat('imagelabels.mat', ['labels'])
+    import numpy as np
+    labels = np.atleast_1d(data['labels']).tolist()
+    names = {'train': ['trnid'], 'val': ['valid'], 'test': ['tstid'],
+             'trainval': ['trnid', 'valid']}[split]
+    ids_path, ids = c.mat('setid.mat', ['trnid', 'valid', 'tstid'])
+    samples = []
+    for name in names:
+        for n, image in enumerate(np.atleast_1d(ids[name]).tolist(), 1):
+            place = (ids_path, f'{name} entry {n}')
+            # mmpretrain reads labels[image - 1]: 0 would wrap to the last.
+            if not 1 <= image <= len(labels):
+                raise c.bad(f'{_where(place)}: image number {image} is not '
+                            f'in 1..{len(labels)}, the images labelled in '
+                            f'{labels_path}')
+            samples.append((c.image('jpg', 'image_%05d.jpg' % image),
+                            int(labels[image - 1]) - 1, place,
+                            (labels_path, image)))
+    return samples, f'{" and ".join(names)} in {ids_path} are empty'
 
 
-def _check_cifar100(c):
-    c.split('train', ('train', 'test'))
+def _read_cifar100(c):
+    split = c.split('train', ('train', 'test'))
     prefix = c.cfg.get('data_prefix') or ''
     c.root = c.path(prefix) if prefix else c.root
     # mmpretrain's CIFAR downloads whenever these are missing (download=True
@@ -227,10 +374,18 @@ def _check_cifar100(c):
               'and set download=False in the dataset config. ')
     for name in ('train', 'test'):  # its integrity check needs both splits
         c.need(f'cifar-100-python/{name}')
+    # mmpretrain refuses batch files whose md5 is not the official one, so
+    # their labels are 0..99 and train and test are disjoint; only the class
+    # count and the split a loader reads are left to check.
+    if c.bound and c.bound[0] < CIFAR100_CLASSES:
+        raise c.bad(f'CIFAR-100 labels are 0..{CIFAR100_CLASSES - 1} but '
+                    f'{c.bound[1]}. Set it to {CIFAR100_CLASSES}')
+    batch = c.path(f'cifar-100-python/{split}')
+    return [(osp.abspath(batch), None, (batch, 'all images'), None)], ''
 
 
-def _num_classes(c):
-    """Number of classes the config names, or None to skip the range check."""
+def _classes_file_count(c):
+    """Number of classes a ``classes`` file of the config names, or None."""
     classes = c.cfg.get('classes')
     if classes is None:
         classes = (c.cfg.get('metainfo') or {}).get('classes')
@@ -247,89 +402,162 @@ def _num_classes(c):
     return len(classes)
 
 
-def _check_custom(c):
-    for entry, name, anchor, script in _CONVERTED:
+def _read_custom(c):
+    for entry, name, script in _CONVERTED:
         if c.root and osp.exists(osp.join(c.root, entry)):
-            c.name, c.anchor = name, anchor
-            c.hint = ('Its meta/*.txt files are generated from the official '
-                      'release by `python tools/dataset_converters/'
-                      f'{script} {c.root}`. ')
+            c.name = c.section = name
+            c.hint = (f'Its meta/*.txt files are written by the {name} '
+                      'converter of the figkd_mmrazor source: `python '
+                      f'tools/dataset_converters/{script} {c.root}`. ')
     prefix = c.cfg.get('data_prefix') or ''
     if isinstance(prefix, dict):
         prefix = prefix.get('img_path', '')
     if prefix:  # else the images are under data_root, already checked
         c.need(prefix, 'folder')
     ann_file = c.cfg.get('ann_file') or ''
+    if ann_file:
+        c.need(ann_file)
+    with_label = c.cfg.get('with_label', True)
+    if with_label:
+        count = _classes_file_count(c)
+        if count is not None and (c.bound is None or count < c.bound[0]):
+            c.bound = (count, f'the config names {count} classes')
     if not ann_file:
-        return  # folder mode: mmpretrain itself names an empty folder
-    c.need(ann_file)
-    if not c.cfg.get('with_label', True):
-        c.lines(ann_file, lambda line: line)
-        return
-    num_classes = _num_classes(c)
+        # Folder mode: one sub-folder per class. Listing every image is
+        # mmpretrain's work (it names an empty class folder itself).
+        folder = c.path(prefix) if prefix else c.root
+        classes = [e for e in os.scandir(folder) if e.is_dir()]
+        if with_label and not classes:
+            raise c.empty(f'{folder} has no class folders')
+        if with_label and c.bound and len(classes) > c.bound[0]:
+            raise c.bad(f'{folder} has {len(classes)} class folders but '
+                        f'{c.bound[1]}')
+        return None, ''
+    c.split_name = ann_file
 
     def parse(line):
+        if not with_label:
+            return line, None
         # Exactly mmpretrain's split: paths may hold spaces, not tabs.
         fields = line.strip().rsplit(' ', 1)
         if len(fields) != 2:
             raise ValueError('expected "<image path> <label>" separated by '
                              'a space')
-        label = int(fields[1])
-        if label < 0 or (num_classes is not None and label >= num_classes):
-            top = '' if num_classes is None else num_classes - 1
-            raise ValueError(f'label {label} is outside 0..{top}')
+        return fields[0], int(fields[1])
 
-    c.lines(ann_file, parse)
+    samples = [(c.image(prefix, rel), label, place, place)
+               for (rel, label), place in c.lines(ann_file, parse)]
+    return samples, f'{c.path(ann_file)} is empty'
 
 
-_CHECKS = {
-    'CUB': _check_cub,
-    'StanfordCars': _check_cars,
-    'FGVCAircraft': _check_aircraft,
-    'OxfordIIITPet': _check_pets,
-    'Flowers102': _check_flowers,
-    'CIFAR100': _check_cifar100,
-    'CustomDataset': _check_custom,
+_READERS = {
+    'CUB': _read_cub,
+    'StanfordCars': _read_cars,
+    'FGVCAircraft': _read_aircraft,
+    'OxfordIIITPet': _read_pets,
+    'Flowers102': _read_flowers,
+    'CIFAR100': _read_cifar100,
+    'CustomDataset': _read_custom,
 }
 
 
 def _checkable(dataset_cfg):
     """The leaf configs of a type we know, on a local (stat-able) root."""
     for cfg in _leaves(dataset_cfg):
-        if (_type_name(cfg) in _CHECKS
+        if (_type_name(cfg) in _READERS
                 and '://' not in str(cfg.get('data_root') or '')):
             yield cfg
 
 
-def check_dataset_root(dataset_cfg):
-    """Check that the files mmpretrain reads for ``dataset_cfg`` are there.
+def _check_samples(c, samples, why_empty):
+    """Labels in range, no image twice, not empty; ``{key: place}``."""
+    if samples is None:  # not listed cheaply (CustomDataset folder mode)
+        return {}
+    if not samples:
+        raise c.empty(why_empty)
+    top, source = c.bound or (None, None)
+    for _, label, _, place in samples:
+        if label is not None and (label < 0 or top is not None
+                                  and label >= top):
+            one_based = c.type in ('CUB', 'StanfordCars', 'OxfordIIITPet',
+                                   'Flowers102')
+            written = (f'class id {label + 1} (1-based) is label {label}'
+                       if one_based else f'label {label}')
+            allowed = '0..' if top is None else f'0..{top - 1} ({source})'
+            raise c.bad(
+                f'{_where(place)}: {written}, outside {allowed}. Fix the '
+                'annotation, or make num_classes of the model head(s) the '
+                "dataset's class count")
+    seen = {}
+    for key, _, place, _ in samples:
+        if key in seen:
+            raise c.bad(
+                f'{_where(place)}: image {key} is listed again in split '
+                f'{c.split_name!r} (first at {_where(seen[key])}); it would '
+                'be read twice per epoch. Remove one of the two lines')
+        seen[key] = place
+    return seen
+
+
+def _read_leaves(dataset_cfg, bound):
+    """``{image key: (place, check)}`` of all checkable leaves."""
+    found = {}
+    for cfg in _checkable(dataset_cfg):
+        c = _Check(cfg, bound)
+        if c.root and not osp.isdir(c.root):
+            raise FileNotFoundError(
+                c.say(f'data_root folder {c.root} does not exist'))
+        for key, place in _check_samples(c, *_READERS[c.type](c)).items():
+            found.setdefault(key, (place, c))
+    return found
+
+
+def check_dataset_root(dataset_cfg, num_classes=None):
+    """Check the files mmpretrain reads for ``dataset_cfg`` and their content.
 
     ``dataset_cfg`` is a dataset config dict as in mmpretrain configs
     (``type``, ``data_root``, ``split`` or ``ann_file``/``data_prefix``...);
     wrappers (``dataset=``/``datasets=``) are looked through. Types outside
     :data:`SUPPORTED_TYPES` and remote data roots are not checked.
+    ``num_classes``, if given, bounds the labels (else only negative labels
+    are refused).
 
     Raises:
         FileNotFoundError: a file or folder is missing; the message names it,
-            the dataset and the docs/datasets.md section to follow.
-        ValueError: a bad split, an annotation line that does not parse (file
+            the dataset and the section of the dataset guide to follow.
+        ValueError: a bad split, an annotation line that does not parse, a
+            label out of range, an image listed twice, an empty split (file
             and line number in the message) or an unreadable .mat file.
     """
-    for cfg in _checkable(dataset_cfg):
-        c = _Check(cfg)
-        if c.root and not osp.isdir(c.root):
-            raise FileNotFoundError(
-                c.say(f'data_root folder {c.root} does not exist'))
-        _CHECKS[c.type](c)
+    bound = None if num_classes is None else (num_classes,
+                                              f'num_classes={num_classes}')
+    _read_leaves(dataset_cfg, bound)
 
 
-def check_config(cfg):
-    """:func:`check_dataset_root` for the train/val/test dataloaders of a
-    runner config (those it has)."""
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+def check_config(cfg, loaders=tuple(_ROLES)):
+    """:func:`check_dataset_root` for the dataloaders of a runner config.
+
+    Labels are bounded by the model's head (:func:`head_num_classes`), and
+    no image read for training may be read for validation or testing.
+    ``loaders`` names the dataloaders to check (those the config has);
+    testing alone needs only ``('test_dataloader',)``.
+    """
+    bound = head_num_classes(cfg)
+    read = {}
+    for key in loaders:
         loader = cfg.get(key) or {}
         if loader.get('dataset'):
-            check_dataset_root(loader['dataset'])
+            read[key] = _read_leaves(loader['dataset'], bound)
+    train = read.pop('train_dataloader', {})
+    for key, samples in read.items():
+        image = next((k for k in samples if k in train), None)
+        if image is not None:
+            (place, c), (train_place, _) = samples[image], train[image]
+            raise c.bad(
+                f'image {image} is read for training ({_where(train_place)}) '
+                f'and for {_ROLES[key]} ({_where(place)}), so its score '
+                f'would measure memorisation. Remove it from one split, or '
+                f'point {key} at the held-out split')
 
 
 def check_images(dataset_cfg, limit=None):

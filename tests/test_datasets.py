@@ -422,22 +422,32 @@ def test_converters_run_as_scripts(tmp_path):
 
 
 # ------------------------------------------------------ check_dataset_root
-def _doc_anchors():
-    """GitHub's heading slugs of docs/datasets.md."""
+def _doc_headings():
     text = (REPO / 'docs' / 'datasets.md').read_text()
-    return {re.sub(r'[^\w\- ]', '', h.strip().lower()).replace(' ', '-')
-            for h in re.findall(r'^#+ (.+)$', text, flags=re.M)}
+    return {h.strip() for h in re.findall(r'^#+ (.+)$', text, flags=re.M)}
 
 
-def test_doc_anchors_exist():
-    anchors = _doc_anchors()
-    used = {a for _, a in fd._DATASETS.values()}
-    used |= {a for _, _, a, _ in fd._CONVERTED}
-    assert used <= anchors, used - anchors
+def test_guide_sections_named_in_messages_exist():
+    headings = _doc_headings()
+    used = {section for _, section in fd._DATASETS.values()}
+    used |= {name for _, name, _ in fd._CONVERTED}
+    assert used <= headings, used - headings
+    # GitHub's slug of a heading: lower case, punctuation but '-' dropped.
+    assert fd.guide_anchor('Oxford-IIIT Pets') == 'oxford-iiit-pets'
+    assert fd.guide_anchor('CustomDataset annotation files') == \
+        'customdataset-annotation-files'
+    anchors = {fd.guide_anchor(h) for h in headings}
     for conv in (dogs_conv, tiny_conv):
         for anchor in re.findall(r'datasets\.md#([\w-]+)',
                                  Path(conv.__file__).read_text()):
             assert anchor in anchors
+
+
+def _names_guide_section(msg, section):
+    """The message names the guide's section in words (an installed package
+    has no docs/ folder) and its anchor in the source."""
+    assert f'section "{section}" of the figkd_mmrazor dataset guide' in msg
+    assert f'docs/datasets.md#{fd.guide_anchor(section)}' in msg
 
 
 def test_missing_root(tmp_path):
@@ -446,23 +456,24 @@ def test_missing_root(tmp_path):
         fd.check_dataset_root(dict(type='CUB', data_root=str(missing)))
     msg = str(err.value)
     assert str(missing) in msg and 'CUB-200-2011' in msg
-    assert 'docs/datasets.md#cub-200-2011' in msg
+    _names_guide_section(msg, 'CUB-200-2011')
 
 
-# (maker, file to delete relative to data_root, doc anchor)
+# (maker, file to delete relative to data_root, section of the guide)
 MISSING = [
-    (make_cub, 'image_class_labels.txt', 'cub-200-2011'),
-    (make_cub, 'images', 'cub-200-2011'),
-    (make_cars, 'cars_annos.mat', 'stanford-cars'),  # -> devkit expected
-    (make_cars_devkit, 'devkit/cars_train_annos.mat', 'stanford-cars'),
-    (make_aircraft, 'data/images_variant_trainval.txt', 'fgvc-aircraft'),
-    (make_flowers, 'setid.mat', 'oxford-flowers-102'),
-    (make_pets, 'annotations/trainval.txt', 'oxford-iiit-pets'),
+    (make_cub, 'image_class_labels.txt', 'CUB-200-2011'),
+    (make_cub, 'images', 'CUB-200-2011'),
+    (make_cars, 'cars_annos.mat', 'Stanford Cars'),  # -> devkit expected
+    (make_cars_devkit, 'devkit/cars_train_annos.mat', 'Stanford Cars'),
+    (make_aircraft, 'data/images_variant_trainval.txt', 'FGVC-Aircraft'),
+    (make_flowers, 'setid.mat', 'Oxford Flowers-102'),
+    (make_pets, 'annotations/trainval.txt', 'Oxford-IIIT Pets'),
 ]
 
 
-@pytest.mark.parametrize('make,rel,anchor', MISSING)
-def test_missing_file_named_with_doc_anchor(tmp_path, make, rel, anchor):
+@pytest.mark.parametrize('make,rel,section', MISSING)
+def test_missing_file_named_with_guide_section(tmp_path, make, rel,
+                                              section):
     cfg = make(tmp_path / 'root')
     target = tmp_path / 'root' / rel
     if target.is_dir():
@@ -476,7 +487,7 @@ def test_missing_file_named_with_doc_anchor(tmp_path, make, rel, anchor):
     if rel == 'cars_annos.mat':  # mmpretrain then falls back to the devkit
         rel = 'devkit/cars_train_annos.mat'
     assert str(tmp_path / 'root' / rel) in msg
-    assert f'docs/datasets.md#{anchor}' in msg
+    _names_guide_section(msg, section)
 
 
 def test_cifar_missing_never_downloads(tmp_path):
@@ -487,14 +498,15 @@ def test_cifar_missing_never_downloads(tmp_path):
         fd.check_dataset_root(cfg)
     msg = str(err.value)
     assert str(tmp_path / 'cifar100' / 'cifar-100-python' / 'train') in msg
-    assert 'docs/datasets.md#cifar-100' in msg and 'download=False' in msg
+    _names_guide_section(msg, 'CIFAR-100')
+    assert 'download=False' in msg
 
 
-@pytest.mark.parametrize('name,make,script,anchor', [
-    ('stanford_dogs', make_dogs, 'stanford_dogs.py', 'stanford-dogs'),
-    ('tiny', make_tiny, 'tiny_imagenet.py', 'tiny-imagenet')])
+@pytest.mark.parametrize('name,make,script,section', [
+    ('stanford_dogs', make_dogs, 'stanford_dogs.py', 'Stanford Dogs'),
+    ('tiny', make_tiny, 'tiny_imagenet.py', 'Tiny-ImageNet')])
 def test_unconverted_dataset_says_run_converter(tmp_path, name, make, script,
-                                                anchor):
+                                                section):
     root = tmp_path / name
     make(root)
     with pytest.raises(FileNotFoundError) as err:
@@ -502,7 +514,7 @@ def test_unconverted_dataset_says_run_converter(tmp_path, name, make, script,
     msg = str(err.value)
     assert str(root / 'meta' / 'train.txt') in msg
     assert f'tools/dataset_converters/{script} {root}' in msg
-    assert f'docs/datasets.md#{anchor}' in msg
+    _names_guide_section(msg, section)
 
 
 def test_unparsable_cub_line(tmp_path):
@@ -544,7 +556,7 @@ def test_unparsable_custom_line(tmp_path, bad_line, reason):
         fd.check_dataset_root(custom_cfg(tmp_path))
     msg = str(err.value)
     assert f'{path}, line 4' in msg and reason in msg
-    assert 'docs/datasets.md#stanford-dogs' in msg
+    _names_guide_section(msg, 'Stanford Dogs')
 
 
 def test_classes_path_is_not_under_data_root(tmp_path):
