@@ -19,6 +19,10 @@ How one level is computed (conventions checked against PyWavelets):
 
 Extensions are precomputed index plans (one gather), cached per signal length
 and device, so memory stays linear in the signal length.
+
+FiGKD's band weighting (:func:`weighted_bands`: weight each band, then
+reconstruct or concatenate) is a fixed linear map of the signal;
+:func:`band_operator` builds its matrix once from the transform above.
 """
 import difflib
 import functools
@@ -29,9 +33,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ['wavedec', 'waverec', 'dwt_max_level', 'check_wavelet',
-           'check_mode', 'coeff_lengths', 'MODES',
-           'band_weighted_reconstruction',
-           'fast_band_weighted_reconstruction']
+           'check_mode', 'coeff_lengths', 'MODES', 'weighted_bands',
+           'band_operator']
 
 MODES = tuple(pywt.Modes.modes)
 _INDEX_MODES = ('symmetric', 'reflect', 'periodic', 'constant')
@@ -177,7 +180,7 @@ def _extend(x: torch.Tensor, start: int, stop: int, mode: str) -> torch.Tensor:
 
 
 # --------------------------------------------------------- one level
-def dwt_level(x: torch.Tensor, name: str, mode: str) -> torch.Tensor:
+def _dwt_level(x: torch.Tensor, name: str, mode: str) -> torch.Tensor:
     """One analysis level of (B, N) signals: (B, 2, n) holding [cA, cD]."""
     analysis, _ = _filters(name, x.dtype, x.device)
     filter_len = analysis.shape[-1]
@@ -192,7 +195,7 @@ def dwt_level(x: torch.Tensor, name: str, mode: str) -> torch.Tensor:
     return F.conv1d(padded.unsqueeze(1), analysis, stride=2)
 
 
-def idwt_level(coeffs: torch.Tensor, name: str, mode: str) -> torch.Tensor:
+def _idwt_level(coeffs: torch.Tensor, name: str, mode: str) -> torch.Tensor:
     """One synthesis level: (B, 2, n) [cA, cD] to (B, length) signals."""
     _, synthesis = _filters(name, coeffs.dtype, coeffs.device)
     filter_len = synthesis.shape[-1]
@@ -248,7 +251,7 @@ def wavedec(data: torch.Tensor, wavelet: WaveletLike, mode: str = 'symmetric',
     approx = data.reshape(-1, data.shape[-1])
     details = []
     for _ in range(level):
-        bands = dwt_level(approx, wavelet.name, mode)
+        bands = _dwt_level(approx, wavelet.name, mode)
         approx, detail = bands[:, 0], bands[:, 1]
         details.append(detail)
     coeffs = [approx] + details[::-1]
@@ -289,162 +292,49 @@ def waverec(coeffs: Sequence[torch.Tensor], wavelet: WaveletLike,
                 f'{tuple(detail.shape)} do not fit one level of a DWT.')
         lead = detail.shape[:-1]
         pair = torch.stack([approx, detail], dim=-2)
-        approx = idwt_level(pair.reshape(-1, 2, pair.shape[-1]),
+        approx = _idwt_level(pair.reshape(-1, 2, pair.shape[-1]),
                             wavelet.name, mode)
         approx = approx.reshape(*lead, approx.shape[-1])
     return approx
 
 
 # ------------------------------------------------ band-weighting operator
-def band_weighted_reconstruction(
-        x: torch.Tensor, wavelet: str, mode: str, low_weight: float,
-        high_weights: Sequence[float]) -> torch.Tensor:
-    """``waverec`` of the weighted ``wavedec`` bands of x, trimmed to N.
+def weighted_bands(x: torch.Tensor, wavelet: WaveletLike, mode: str,
+                   low_weight: float, high_weights: Sequence[float],
+                   target: str = 'reconstruct') -> torch.Tensor:
+    """Weight the wavelet bands of signals (..., N), level by level.
 
-    ``high_weights`` are ordered coarsest first, as ``[cD_n, ..., cD_1]``;
-    their count is the level. This is the reference, level-by-level form;
-    :func:`fast_band_weighted_reconstruction` computes the same map faster.
+    Args:
+        x (Tensor): signals of shape (..., N).
+        wavelet (str | pywt.Wavelet): a discrete wavelet.
+        mode (str): signal extension mode.
+        low_weight (float): weight of the approximation ``cA_n``.
+        high_weights (Sequence[float]): weights of ``[cD_n, ..., cD_1]``,
+            coarsest first (the order of :func:`wavedec`'s output); their
+            count is the level.
+        target (str): ``'reconstruct'``: :func:`waverec` of the weighted
+            bands, trimmed to N samples; ``'coefficients'``: the weighted
+            bands concatenated, bands of weight 0 left out.
+
+    The map is linear in ``x``; :func:`band_operator` is its matrix.
     """
     coeffs = wavedec(x, wavelet, mode, len(high_weights))
     weights = [low_weight, *high_weights]
-    weighted = [c * w if w != 1 else c for c, w in zip(coeffs, weights)]
+    if target == 'coefficients':
+        return torch.cat([c * w for c, w in zip(coeffs, weights) if w], -1)
+    weighted = [c * w for c, w in zip(coeffs, weights)]
     return waverec(weighted, wavelet, mode)[..., :x.shape[-1]]
 
 
-def fast_band_weighted_reconstruction(x: torch.Tensor, wavelet: str,
-                                      mode: str, low_weight: float,
-                                      high_weights: Sequence[float],
-                                      max_operator_size: int = 4096,
-                                      any_order: bool = False
-                                      ) -> torch.Tensor:
-    """:func:`band_weighted_reconstruction` of (B, N) signals, fast.
+def band_operator(length: int, wavelet: WaveletLike, mode: str,
+                  low_weight: float, high_weights: Sequence[float],
+                  target: str = 'reconstruct') -> torch.Tensor:
+    """:func:`weighted_bands` of length-``length`` signals as a matrix.
 
-    The map is linear and fixed, and the signals are short (a logit vector),
-    so per-level transforms would spend their time on dispatch. Instead:
-
-    * Haar with N divisible by 2**level: the reconstruction from the
-      approximation at level l is the mean over blocks of 2**l samples, so
-      the map is ``w_1 * x + sum_l (w_{l+1} - w_l) * blockmean_l(x)`` (the
-      weights finest first, ending with ``low_weight``): a few additions,
-      exact for every extension mode (no sample beyond the edge is used).
-    * Otherwise, up to ``max_operator_size`` samples: products with the
-      precomputed matrix of the map (:func:`band_operator`), which is
-      banded (wavelet filters are short): each block of outputs reads only
-      the inputs its rows touch, so the work is N times the band, not N**2.
-    * Beyond: the level-by-level reference (memory linear in N).
-
-    ``any_order=True`` allows the result in a fixed permutation of the N
-    positions, the same for every call with the same N and level: all that a
-    distance summed over positions (KL, squared error) needs, and it spares
-    the Haar path its costly interleaving.
-    """
-    length = x.shape[-1]
-    level = len(high_weights)
-    if wavelet == 'haar' and length % 2**level == 0:
-        return _haar_block_means(x, low_weight, high_weights, any_order)
-    if length > max_operator_size:
-        return band_weighted_reconstruction(x, wavelet, mode, low_weight,
-                                            high_weights)
-    inputs, weights = band_operator(length, wavelet, mode, float(low_weight),
-                                    tuple(map(float, high_weights)), x.dtype,
-                                    x.device)
-    if inputs is None:  # too wide a band to be worth blocking
-        return x @ weights
-    # windows[k, b, j] = x[b, inputs[k, j]]; index `length` reads a zero.
-    padded = F.pad(x, (0, 1))
-    windows = padded[:, inputs].transpose(0, 1)
-    out = torch.bmm(windows, weights)  # (blocks, B, block outputs)
-    out = out.transpose(0, 1).reshape(x.shape[0], -1)
-    return out[:, :length]
-
-
-def _haar_block_means(x, low_weight, high_weights, any_order):
-    weights = (*map(float, high_weights[::-1]), float(low_weight))
-    return _HaarBandWeighting.apply(x, weights, any_order)
-
-
-class _HaarBandWeighting(torch.autograd.Function):
-    """Haar band weighting as block means, in a phase-major layout.
-
-    Position ``i = block * P + phase`` (``P = 2**level``) is held at
-    ``phase * blocks + block``: block means become sums of contiguous rows
-    and their broadcasts run along the long block axis (reductions and
-    broadcasts over a trailing axis of size 2 are an order of magnitude
-    slower on CPU). The map is symmetric (a weighted sum of averaging
-    projections), so the backward pass is the same computation on the
-    gradient, which avoids recording a graph of small ops.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weights, any_order):
-        ctx.shape, ctx.weights, ctx.any_order = x.shape, weights, any_order
-        out = _haar_phase_major(_to_phase_major(x, len(weights) - 1),
-                                weights)
-        return out.reshape(x.shape) if any_order else _from_phase_major(
-            out, x.shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        level = len(ctx.weights) - 1
-        grad = grad.reshape(ctx.shape[0], 2**level, -1) if (
-            ctx.any_order) else _to_phase_major(grad, level)
-        grad = _haar_phase_major(grad.contiguous(), ctx.weights)
-        return _from_phase_major(grad, ctx.shape), None, None
-
-
-def _to_phase_major(x, level):
-    batch, length = x.shape
-    return x.reshape(batch, length >> level, 2**level).transpose(
-        1, 2).contiguous()
-
-
-def _from_phase_major(x, shape):
-    return x.transpose(1, 2).reshape(shape)
-
-
-def _haar_phase_major(x, weights):
-    """``w_1 x + sum_l (w_{l+1} - w_l) blockmean_l(x)`` of (B, P, blocks)."""
-    batch, phases, blocks = x.shape
-    out = x * weights[0]
-    sums = x
-    for lev in range(1, len(weights)):
-        # Sums over blocks of 2**lev positions: pairs of the previous sums.
-        pairs = sums.reshape(batch, phases >> lev, 2, blocks)
-        sums = pairs[:, :, 0] + pairs[:, :, 1]
-        coef = (weights[lev] - weights[lev - 1]) / 2**lev
-        if coef:
-            out.view(batch, phases >> lev, 2**lev, blocks).add_(
-                (sums * coef).unsqueeze(2))
-    return out
-
-
-@functools.lru_cache(maxsize=32)
-def band_operator(length: int, wavelet: str, mode: str, low_weight: float,
-                  high_weights: Tuple[float, ...], dtype: torch.dtype,
-                  device: torch.device, block: int = 128):
-    """The map ``band_weighted_reconstruction`` as cached matrices.
-
-    The N x N matrix M (``y = x @ M.T``) is built once by sending the
-    identity through the reference transform in float64. Its outputs are
-    cut into blocks of ``block``; block k reads only the inputs listed in
-    ``inputs[k]`` (padded with index N, a zero), through ``weights[k]``.
-    Returns ``(inputs (K, W), weights (K, W, block))``, or ``(None, M.T)``
-    when the band is so wide that one dense product is cheaper.
+    Returns the float64 matrix ``M`` of shape (length, D) with
+    ``weighted_bands(x, ...) == x @ M``, built by sending the identity
+    through the exact transform; D is ``length`` for ``'reconstruct'``.
     """
     identity = torch.eye(length, dtype=torch.float64)
-    matrix = band_weighted_reconstruction(identity, wavelet, mode, low_weight,
-                                          high_weights).t()  # (out, in)
-    starts = range(0, length, block)
-    supports = [matrix[k:k + block].abs().sum(0).nonzero().flatten()
-                for k in starts]
-    width = max(len(s) for s in supports)
-    if width * 4 > length:  # blocks save too little over one product
-        return None, matrix.t().to(device=device, dtype=dtype).contiguous()
-    inputs = torch.full((len(supports), width), length, dtype=torch.long)
-    weights = torch.zeros(len(supports), width, block, dtype=torch.float64)
-    for k, (start, support) in enumerate(zip(starts, supports)):
-        rows = matrix[start:start + block, support]  # (rows, support)
-        inputs[k, :len(support)] = support
-        weights[k, :len(support), :rows.shape[0]] = rows.t()
-    return (inputs.to(device),
-            weights.to(device=device, dtype=dtype).contiguous())
+    return weighted_bands(identity, wavelet, mode, low_weight, high_weights,
+                          target)

@@ -1,3 +1,3 @@
-from .figkd_loss import FiGKDLoss
+from .figkd_loss import FiGKDLoss, load_class_order
 
-__all__ = ['FiGKDLoss']
+__all__ = ['FiGKDLoss', 'load_class_order']

@@ -9,13 +9,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrazor.registry import MODELS
 
-from ..wavelets import (check_mode, check_wavelet, dwt_max_level,
-                        fast_band_weighted_reconstruction, wavedec)
+from ..wavelets import (band_operator, check_mode, check_wavelet,
+                        weighted_bands)
 
 TARGETS = ('reconstruct', 'coefficients')
-# Up to this many classes, 'reconstruct' applies the whole linear map as one
-# precomputed matrix (64 MiB in float32); beyond, it runs level by level.
-OPERATOR_MAX_CLASSES = 4096
+# Up to this many classes the band weighting is one product with its matrix
+# (at most 16 MiB in float32); beyond, level by level, which on a CPU is
+# faster from about 2000 classes on (tools/analysis/benchmark_loss.py).
+OPERATOR_MAX_CLASSES = 2048
 DISTANCES = ('kl', 'mse')
 REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
 
@@ -71,8 +72,13 @@ class FiGKDLoss(nn.Module):
             transform, which depends on which classes are neighbours.
             Defaults to None (the dataset's order).
 
-    The loss is computed in float32 whatever the logits' dtype (AMP), and is
-    finite for logits up to 1e4 in magnitude.
+    The band weighting is a fixed linear map of the logits: for each class
+    count it is built once, as a matrix, from the exact transform
+    (:func:`figkd_mmrazor.wavelets.band_operator`) and applied with one
+    matrix product; above ``OPERATOR_MAX_CLASSES`` classes it runs level by
+    level. The loss is computed in float32 whatever the logits' dtype (AMP),
+    is finite for logits up to 1e4 in magnitude, and raises
+    ``FloatingPointError`` naming the side whose logits are NaN or Inf.
     """
 
     def __init__(self,
@@ -104,62 +110,35 @@ class FiGKDLoss(nn.Module):
         self.loss_weight = _check_number('loss_weight', loss_weight)
         self.low_weight = _check_number('low_weight', low_weight)
         if isinstance(high_weights, numbers.Real):
-            high_weights = [high_weights] * self.level
+            high_weights = [high_weights] * level
         high_weights = list(high_weights)
-        if len(high_weights) != self.level:
+        if len(high_weights) != level:
             raise ValueError(
                 f'high_weights has {len(high_weights)} entries but level is '
-                f'{self.level}: give one number, or one per detail band '
+                f'{level}: give one number, or one per detail band '
                 'ordered coarsest first ([cD_n, ..., cD_1]).')
-        # Stored finest first, the order the bands are computed in.
-        self.high_weights = [
-            _check_number(f'high_weights[{i}]', w)
-            for i, w in enumerate(high_weights)][::-1]
+        self.high_weights = [_check_number(f'high_weights[{i}]', w)
+                             for i, w in enumerate(high_weights)]
         if not self.low_weight and not any(self.high_weights):
             raise ValueError('low_weight and all high_weights are 0: nothing '
                              'would be distilled. Give some band a weight.')
         self.teacher_detach = teacher_detach
-        order = _load_class_order(class_order)
+        order = load_class_order(class_order)
         self.register_buffer(
             'class_order',
             None if order is None else torch.tensor(order, dtype=torch.long),
             persistent=False)
-        self._checked_classes = None
+        # float32 band operator per (class count, device); None: level by
+        # level (beyond OPERATOR_MAX_CLASSES).
+        self._operators = {}
 
     def extra_repr(self) -> str:
         return (f'wavelet={self.wavelet!r}, level={self.level}, '
                 f'mode={self.mode!r}, low_weight={self.low_weight}, '
-                f'high_weights={self.high_weights[::-1]}, '
+                f'high_weights={self.high_weights}, '
                 f'target={self.target!r}, distance={self.distance!r}, '
                 f'tau={self.tau}, reduction={self.reduction!r}')
 
-    # ------------------------------------------------------------- checks
-    def _check_inputs(self, preds_S: torch.Tensor, preds_T: torch.Tensor):
-        if preds_S.dim() != 2 or preds_S.shape != preds_T.shape:
-            raise ValueError(
-                'FiGKDLoss expects student and teacher logits of the same '
-                f'shape (N, C); got {tuple(preds_S.shape)} and '
-                f'{tuple(preds_T.shape)}. Record the classifier outputs '
-                "(LogitsRecorder) of two models with the same classes.")
-        num_classes = preds_S.shape[1]
-        if num_classes == self._checked_classes:
-            return
-        max_level = dwt_max_level(num_classes, self.wavelet)
-        if self.level > max_level:
-            raise ValueError(
-                f'level {self.level} is too deep for {num_classes} classes '
-                f'with wavelet {self.wavelet!r}: at most {max_level} '
-                '(pywt.dwt_max_level). Lower `level` or use a shorter wavelet '
-                "such as 'haar'.")
-        if (self.class_order is not None
-                and self.class_order.numel() != num_classes):
-            raise ValueError(
-                f'class_order has {self.class_order.numel()} entries but the '
-                f'logits have {num_classes} classes; give a permutation of '
-                f'range({num_classes}).')
-        self._checked_classes = num_classes
-
-    # ------------------------------------------------------------ forward
     def forward(self, preds_S: torch.Tensor,
                 preds_T: torch.Tensor) -> torch.Tensor:
         """Forward computation.
@@ -171,50 +150,60 @@ class FiGKDLoss(nn.Module):
         Return:
             torch.Tensor: The loss (a scalar unless ``reduction='none'``).
         """
-        self._check_inputs(preds_S, preds_T)
+        if preds_S.dim() != 2 or preds_S.shape != preds_T.shape:
+            raise ValueError(
+                'FiGKDLoss expects student and teacher logits of the same '
+                f'shape (N, C); got {tuple(preds_S.shape)} and '
+                f'{tuple(preds_T.shape)}. Record the classifier outputs '
+                "(LogitsRecorder) of two models with the same classes.")
         if self.teacher_detach:
             preds_T = preds_T.detach()
-        # Autocast would run the transform's products in half precision.
-        # KL and squared error summed over classes do not depend on the
-        # order of the classes, so the transform may return them permuted.
-        any_order = self.reduction != 'none'
+        # Autocast would run the band operator's product in half precision.
         with torch.autocast(preds_S.device.type, enabled=False):
-            signal_S = self.bands_signal(preds_S, any_order)
-            with torch.set_grad_enabled(preds_T.requires_grad):
-                signal_T = self.bands_signal(preds_T, any_order)
-            loss = self.loss_weight * self._distance(signal_S, signal_T)
-        # One check of the result instead of a pass over every input: any
-        # non-finite teacher logit turns the loss NaN through the transform.
+            loss = self.loss_weight * self._distance(
+                self.bands_signal(preds_S), self.bands_signal(preds_T))
+        # One check of the result instead of a pass over every input: a
+        # non-finite logit on either side turns the loss NaN.
         if not bool(torch.isfinite(loss).all()):
-            self._check_teacher_finite(preds_T)
+            _check_finite(preds_S, preds_T)
         return loss
 
-    @staticmethod
-    def _check_teacher_finite(preds_T: torch.Tensor) -> None:
-        if not bool(torch.isfinite(preds_T).all()):
-            raise FloatingPointError(
-                'FiGKDLoss got non-finite (NaN or Inf) teacher logits. Check '
-                'the teacher checkpoint (teacher_ckpt) and its input '
-                'normalisation, or lower the learning rate if the teacher '
-                'is trainable.')
+    def bands_signal(self, logits: torch.Tensor) -> torch.Tensor:
+        """The weighted bands of (N, C) logits, as the loss compares them.
 
-    def bands_signal(self, logits: torch.Tensor,
-                     any_order: bool = False) -> torch.Tensor:
-        """The weighted bands of (N, C) logits, as compared by the loss.
-
-        ``any_order=True`` allows a fixed permutation of the classes in the
-        result (see :func:`fast_band_weighted_reconstruction`).
+        ``weighted_bands`` (:mod:`figkd_mmrazor.wavelets`) of the float32
+        logits, after ``class_order``.
         """
         logits = logits.float()
+        operator = self._operator(logits.shape[1], logits.device)
         if self.class_order is not None:
             logits = logits.index_select(1, self.class_order)
-        if self.target == 'reconstruct':
-            return fast_band_weighted_reconstruction(
-                logits, self.wavelet, self.mode, self.low_weight,
-                self.high_weights[::-1], OPERATOR_MAX_CLASSES, any_order)
-        coeffs = wavedec(logits, self.wavelet, self.mode, self.level)
-        weights = [self.low_weight, *self.high_weights[::-1]]
-        return torch.cat([c * w for c, w in zip(coeffs, weights) if w], 1)
+        if operator is not None:
+            return logits @ operator
+        return weighted_bands(logits, self.wavelet, self.mode,
+                              self.low_weight, self.high_weights,
+                              self.target)
+
+    def _operator(self, num_classes: int,
+                  device: torch.device) -> Optional[torch.Tensor]:
+        """The band operator for a class count, built on its first use."""
+        key = (num_classes, device)
+        if key in self._operators:
+            return self._operators[key]
+        if (self.class_order is not None
+                and self.class_order.numel() != num_classes):
+            raise ValueError(
+                f'class_order has {self.class_order.numel()} entries but the '
+                f'logits have {num_classes} classes; give a permutation of '
+                f'range({num_classes}).')
+        operator = None  # level by level: memory linear in the class count
+        if num_classes <= OPERATOR_MAX_CLASSES:
+            # Raises for a level too deep for this class count.
+            operator = band_operator(
+                num_classes, self.wavelet, self.mode, self.low_weight,
+                self.high_weights, self.target).to(device, torch.float32)
+        self._operators[key] = operator
+        return operator
 
     def _distance(self, signal_S: torch.Tensor,
                   signal_T: torch.Tensor) -> torch.Tensor:
@@ -228,6 +217,19 @@ class FiGKDLoss(nn.Module):
             return F.mse_loss(signal_S, signal_T,
                               reduction='sum') / signal_S.shape[0]
         return F.mse_loss(signal_S, signal_T, reduction=reduction)
+
+
+def _check_finite(preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
+    bad = [side for side, logits in (('student', preds_S),
+                                     ('teacher', preds_T))
+           if not bool(torch.isfinite(logits).all())]
+    if bad:
+        raise FloatingPointError(
+            f'FiGKDLoss got non-finite (NaN or Inf) {" and ".join(bad)} '
+            'logits. A non-finite teacher: check its checkpoint '
+            '(teacher_ckpt) and input normalisation. A non-finite student: '
+            'training diverged; lower the learning rate or clip gradients '
+            '(optim_wrapper.clip_grad).')
 
 
 def _check_choice(name, value, choices):
@@ -246,7 +248,7 @@ def _check_number(name, value, positive=False) -> float:
     return float(value)
 
 
-def _load_class_order(class_order):
+def load_class_order(class_order) -> Optional[list]:
     """A validated permutation from a list or a JSON file, or None."""
     if class_order is None:
         return None
@@ -255,8 +257,10 @@ def _load_class_order(class_order):
         source = str(class_order)
         if not os.path.isfile(source):
             raise FileNotFoundError(
-                f'class_order file {source} does not exist; write one with '
-                'tools/analysis/class_order.py or pass a list.')
+                f'class_order file {source} does not exist; pass a list of '
+                'class indices or a JSON file holding one (the project\'s '
+                '`tools/analysis/class_order.py CONFIG CHECKPOINT --out '
+                'FILE` writes one).')
         with open(source) as f:
             class_order = json.load(f)
         if isinstance(class_order, dict):

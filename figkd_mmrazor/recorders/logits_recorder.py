@@ -1,6 +1,6 @@
 """Record a classifier's logits without knowing how its head is built."""
 import difflib
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import torch
 from mmrazor.models.task_modules.recorder import ModuleOutputsRecorder
@@ -10,7 +10,7 @@ from torch import nn
 
 @TASK_UTILS.register_module()
 class LogitsRecorder(ModuleOutputsRecorder):
-    """Record the logits a module outputs, in float32.
+    """Record the logits a module outputs, handed out in float32.
 
     In configs: ``dict(type='Logits')`` (MMRazor appends ``Recorder``).
 
@@ -18,21 +18,21 @@ class LogitsRecorder(ModuleOutputsRecorder):
     ``ImageClassifier``: its forward output is the class score whatever the
     head's inner layout (``LinearClsHead``, ``StackedLinearClsHead``,
     ``VisionTransformerClsHead``, ...), so no head-specific module name is
-    needed.
+    needed. The record keeps its autograd graph: the distillation loss's
+    gradient reaches the model through it.
+
+    For a module that returns a tuple or list, pick the logits as for any
+    MMRazor recorder, with ``data_idx`` in the distiller's
+    ``loss_forward_mappings``, e.g.
+    ``preds_S=dict(from_student=True, recorder='logits', data_idx=0)``.
 
     Args:
         source (str): Name of the module whose output is recorded, as in
             ``model.named_modules()``. Defaults to ``'head'``.
-        output_idx (int, optional): For modules that return a tuple or list,
-            the element holding the logits (e.g. 0 for the convolutional
-            branch of ``ConformerHead``). Defaults to None (the output is the
-            logits tensor).
     """
 
-    def __init__(self, source: str = 'head',
-                 output_idx: Optional[int] = None) -> None:
+    def __init__(self, source: str = 'head') -> None:
         super().__init__(source)
-        self.output_idx = output_idx
         self._model_name = 'the model'
 
     def prepare_from_model(self, model: Optional[nn.Module] = None) -> None:
@@ -50,24 +50,6 @@ class LogitsRecorder(ModuleOutputsRecorder):
         self._model_name = type(model).__name__
         modules[self.source].register_forward_hook(self.forward_hook)
 
-    def forward_hook(self, module: nn.Module, inputs: Tuple,
-                     outputs: Any) -> None:
-        if not self.recording:
-            return
-        if self.output_idx is not None:
-            if not isinstance(outputs, (tuple, list)):
-                raise TypeError(
-                    f'LogitsRecorder: {self.source!r} returned a '
-                    f'{type(outputs).__name__}, not a tuple; drop '
-                    '`output_idx`.')
-            outputs = outputs[self.output_idx]
-        if not isinstance(outputs, torch.Tensor):
-            raise TypeError(
-                f'LogitsRecorder: {self.source!r} returned a '
-                f'{type(outputs).__name__}, not a logits tensor; set '
-                '`output_idx` to pick the logits from it.')
-        self.data_buffer.append(outputs.float())
-
     def get_record_data(self, record_idx: int = 0,
                         data_idx: Optional[int] = None) -> Any:
         if not self.data_buffer:
@@ -76,4 +58,12 @@ class LogitsRecorder(ModuleOutputsRecorder):
                 'did not run during the forward pass, so no logits were '
                 "recorded. Choose a module that runs in forward(mode='loss'), "
                 "e.g. 'head'.")
-        return super().get_record_data(record_idx, data_idx)
+        logits = super().get_record_data(record_idx, data_idx)
+        if not isinstance(logits, torch.Tensor):
+            raise TypeError(
+                f'LogitsRecorder: {self.source!r} returned a '
+                f'{type(logits).__name__}, not a logits tensor. For a tuple '
+                'or list, pick the logits with `data_idx` in the '
+                "distiller's loss_forward_mappings, e.g. preds_S=dict("
+                "from_student=True, recorder='logits', data_idx=0).")
+        return logits.float()
