@@ -3,7 +3,7 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat
+from figkd_mmrazor import compat, runs
 from figkd_mmrazor.preflight import check_before_testing, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -48,10 +48,13 @@ def main():
     compat.init_cpu_distributed(cfg, args.launcher)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
         cfg)
-    metrics = runner.test()
-    if args.out and runner.rank == 0:
-        from mmengine.fileio import dump
-        dump(dict(metrics), args.out)
+    try:
+        metrics = runner.test()
+        if args.out and runner.rank == 0:
+            from mmengine.fileio import dump
+            dump(dict(metrics), args.out)
+    finally:
+        runs.end_distributed()
 
 
 if __name__ == '__main__':

@@ -2,14 +2,17 @@
 
 The flags are those of mmpretrain's and MMRazor's ``tools/train.py``. Before
 the Runner is built, the plugin checks what would otherwise fail late: the
-dataset files and the teacher checkpoint. On a machine without GPUs,
+dataset files, the teacher checkpoint, the work dir (not in use, no earlier
+run overwritten) and, with ``--resume``, that the config matches the
+checkpoint's. Checkpoints are written atomically and a non-finite loss stops
+the run (``figkd_mmrazor.runs``). On a machine without GPUs,
 ``--launcher pytorch`` trains on CPU with the gloo backend.
 """
 import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat
+from figkd_mmrazor import compat, runs
 from figkd_mmrazor.preflight import check_before_training, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -24,6 +27,16 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--start-over', action='store_true',
+        help='train from scratch in a work dir that holds an earlier run: '
+        'move that run into WORK_DIR/previous_runs/<time>/ (nothing is '
+        'deleted)')
+    parser.add_argument(
+        '--resume-with-changes', action='store_true',
+        help='resume even though the model, losses, data or schedule differ '
+        'from the config saved in the checkpoint (the differences are '
+        'printed; saved optimizer and scheduler states are restored)')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training')
     parser.add_argument('--no-validate', action='store_true',
@@ -41,6 +54,11 @@ def parse_args():
     # torchrun sets LOCAL_RANK; torch.distributed.launch passes either form.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.start_over and args.resume is not None:
+        parser.error('--start-over trains from scratch; --resume continues. '
+                     'Choose one.')
+    if args.resume_with_changes and args.resume is None:
+        parser.error('--resume-with-changes needs --resume')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -76,12 +94,20 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_before_training(cfg)
+    # Held until the process ends, however it ends.
+    lock = runs.prepare_work_dir(  # noqa: F841
+        cfg, resume=args.resume, start_over=args.start_over,
+        allow_changes=args.resume_with_changes)
+    runs.add_run_guards(cfg)
     compat.init_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        runner.train()
+    finally:
+        runs.end_distributed()
 
 
 if __name__ == '__main__':

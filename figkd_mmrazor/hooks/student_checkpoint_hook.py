@@ -2,34 +2,14 @@
 import copy
 import os.path as osp
 
-import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 from mmrazor.registry import HOOKS
 
-STUDENT_PREFIX = 'architecture.'
-
-
-def student_state_dict(state_dict: dict) -> dict:
-    """The student's weights of a distillation state dict, unprefixed."""
-    student = {k[len(STUDENT_PREFIX):]: v for k, v in state_dict.items()
-               if k.startswith(STUDENT_PREFIX)}
-    if not student:
-        raise ValueError(
-            'No student weights found: expected keys starting with '
-            f'{STUDENT_PREFIX!r} (an MMRazor distillation checkpoint).')
-    return student
-
-
-def student_checkpoint(checkpoint: dict) -> dict:
-    """An mmpretrain-style checkpoint of the student of a distillation one."""
-    meta = {k: v for k, v in checkpoint.get('meta', {}).items()
-            if k in ('epoch', 'iter', 'dataset_meta', 'seed', 'time',
-                     'mmengine_version', 'experiment_name')}
-    return dict(meta=meta,
-                state_dict=student_state_dict(checkpoint['state_dict']))
+from ..checkpoints import student_checkpoint
+from ..runs import atomic_save
 
 
 def student_config(cfg: Config) -> Config:
@@ -84,5 +64,5 @@ class StudentCheckpointHook(Hook):
             name = f"student_epoch_{meta.get('epoch', runner.epoch)}.pth"
         else:
             name = f"student_iter_{meta.get('iter', runner.iter)}.pth"
-        torch.save(student_checkpoint(checkpoint),
-                   osp.join(runner.work_dir, name))
+        atomic_save(student_checkpoint(checkpoint),
+                    osp.join(runner.work_dir, name))
