@@ -1,16 +1,10 @@
-# The student alone (cross-entropy) under the distillation recipes' schedule.
+# ResNet-18 alone (cross-entropy) on CUB-200-2011: the baseline of
+# configs/*/cub_r50_r18.py, same data and schedule.
 _base_ = [
-    'mmpretrain::_base_/models/resnet18.py',
+    '../_base_/models/resnet18_in1k.py',
     '../_base_/datasets/cub_bs8_448.py',
     '../_base_/schedules/cub_bs64.py',
     '../_base_/default_runtime.py',
 ]
 
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmclassification/v0/'
-            'resnet/resnet18_8xb32_in1k_20210831-fbbb1da6.pth',
-            prefix='backbone')),
-    head=dict(num_classes=200))
+model = dict(head=dict(num_classes=200))

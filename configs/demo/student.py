@@ -4,7 +4,7 @@
 _base_ = [
     '../_base_/datasets/demo_cub.py',
     '../_base_/schedules/demo.py',
-    '../_base_/default_runtime.py',
+    '../_base_/demo_runtime.py',
     '../_base_/pairs/demo.py',
 ]
 
@@ -18,8 +18,3 @@ model = dict(
     head={{_base_.model.architecture.head}})
 
 work_dir = './work_dirs/demo/student'
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=8),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True,
-                    max_keep_ckpts=1))
-randomness = dict(seed=0, deterministic=False)

@@ -6,7 +6,7 @@
 _base_ = [
     '../_base_/datasets/demo_cub.py',
     '../_base_/schedules/demo.py',
-    '../_base_/default_runtime.py',
+    '../_base_/demo_runtime.py',
     '../_base_/pairs/demo.py',
 ]
 
@@ -30,8 +30,3 @@ param_scheduler = [
 ]
 
 work_dir = './work_dirs/demo/teacher'
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=8),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_last=True,
-                    max_keep_ckpts=1))
-randomness = dict(seed=0, deterministic=False)

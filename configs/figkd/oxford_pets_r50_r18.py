@@ -1,18 +1,7 @@
-# FiGKD: ResNet-50 -> ResNet-18 on Oxford-IIIT Pets.
+# FiGKD, ResNet-50 -> ResNet-18 on Oxford-IIIT Pets at 448 px.
 _base_ = [
-    '../_base_/datasets/oxford_pets_bs8_448.py',
-    '../_base_/schedules/cub_bs64.py',
-    '../_base_/distill_runtime.py',
-    '../_base_/pairs/r50_r18.py',
+    '../_base_/experiments/oxford_pets_r50_r18.py',
     '../_base_/distill/figkd.py',
 ]
 
-model = dict(
-    distiller={{_base_.distiller}},
-    architecture=dict(head=dict(num_classes=37)),
-    teacher=dict(head=dict(num_classes=37)),
-    # No released teacher: written by configs/teachers/oxford_pets_r50.py
-    # (train it first, or set --cfg-options model.teacher_ckpt=PATH).
-    teacher_ckpt='work_dirs/teachers/oxford_pets_r50/epoch_100.pth')
-# Validate the student and, prefixed 'teacher.', the teacher.
-val_cfg = dict(type='mmrazor.SingleTeacherDistillValLoop')
+model = dict(distiller={{_base_.distiller}})

@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/models/resnet50_in21k.py',
     '../_base_/datasets/stanford_cars_bs8_448.py',
     '../_base_/schedules/cub_bs64.py',
-    '../_base_/default_runtime.py',
+    '../_base_/teacher_runtime.py',
 ]
 
 model = dict(head=dict(num_classes=196))
@@ -14,6 +14,3 @@ model = dict(head=dict(num_classes=196))
 # The distillation configs read epoch_100.pth of this work_dir: keep it
 # (or pass --cfg-options model.teacher_ckpt=PATH to them).
 work_dir = './work_dirs/teachers/stanford_cars_r50'
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))

@@ -5,7 +5,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet50_cifar.py',
     '../_base_/datasets/tiny_imagenet_bs16_64.py',
     '../_base_/schedules/tiny_imagenet_bs128.py',
-    '../_base_/default_runtime.py',
+    '../_base_/teacher_runtime.py',
 ]
 
 model = dict(head=dict(num_classes=200))
@@ -13,6 +13,3 @@ model = dict(head=dict(num_classes=200))
 # The distillation configs read epoch_200.pth of this work_dir: keep it
 # (or pass --cfg-options model.teacher_ckpt=PATH to them).
 work_dir = './work_dirs/teachers/tiny_imagenet_r50'
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))

@@ -39,9 +39,13 @@ test_pipeline = [
 
 # 1500 training images: a batch of 64 gives 24 iterations per epoch. Tiny
 # PNGs decode faster than worker processes start: load in the main process.
+# persistent_workers=False is explicit because mmpretrain's tools/train.py
+# (and mim train mmpretrain) turns it on unless a config sets it, and torch
+# refuses persistent workers without workers.
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         _scope_='mmpretrain',  # also under MMRazor's default scope
@@ -54,6 +58,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=100,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(
         type=dataset_type,
         _scope_='mmpretrain',  # also under MMRazor's default scope

@@ -22,9 +22,9 @@ def _classifier(width):
             out_indices=(3, ),
             style='pytorch',
             # mmpretrain zero-initialises the last BN of every residual
-            # block, which suits long ImageNet schedules. Over the demo's
-            # few epochs from scratch it cost the teacher 5 to 17 points of
-            # top-1 in single-seed checks: start from plain Kaiming instead.
+            # block, which suits long ImageNet schedules; over the demo's
+            # few epochs from scratch the teacher trained better from plain
+            # Kaiming initialisation (single-seed checks).
             zero_init_residual=False),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(

@@ -1,8 +1,12 @@
 # Teacher ResNet-50 -> student ResNet-18 (mmpretrain ImageClassifiers).
 # Experiments set head.num_classes on both and the teacher's checkpoint.
-# The student starts from mmpretrain's ImageNet-1k weights (a URL default:
-# --cfg-options model.architecture.backbone.init_cfg=None turns it off).
+# The student starts from the ImageNet-1k weights of models/resnet18_in1k.py
+# (a URL default: --cfg-options model.architecture.backbone.init_cfg=None
+# turns it off); that file is a base only to read them from.
+_base_ = '../models/resnet18_in1k.py'
+
 model = dict(
+    _delete_=True,
     _scope_='mmrazor',
     type='SingleTeacherDistill',
     teacher_ckpt=None,
@@ -17,11 +21,7 @@ model = dict(
             num_stages=4,
             out_indices=(3, ),
             style='pytorch',
-            init_cfg=dict(
-                type='Pretrained',
-                checkpoint='https://download.openmmlab.com/mmclassification/'
-                'v0/resnet/resnet18_8xb32_in1k_20210831-fbbb1da6.pth',
-                prefix='backbone')),
+            init_cfg={{_base_.model.backbone.init_cfg}}),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(
             type='LinearClsHead',
