@@ -94,11 +94,12 @@ def _mat_struct(path, fields, rows):
     sio.savemat(path, {'annotations': ann})
 
 
-def make_cars(root):
+CARS_ROWS = [(f'car_ims/{i + 1:06d}.jpg', cls, test) for i, (cls, test)
+             in enumerate([(1, 0), (2, 0), (3, 0), (1, 1), (3, 1)])]
+
+
+def make_cars(root, rows=CARS_ROWS):
     """Stanford_Cars/: car_ims/ + cars_annos.mat (the all-in-one layout)."""
-    rows = [(f'car_ims/{i + 1:06d}.jpg', cls, test)
-            for i, (cls, test) in enumerate([(1, 0), (2, 0), (3, 0), (1, 1),
-                                             (3, 1)])]
     for rel, _, _ in rows:
         _img(root / rel)
     _mat_struct(root / 'cars_annos.mat', ('relative_im_path', 'class', 'test'),
@@ -136,17 +137,17 @@ def make_aircraft(root):
     return dict(type='FGVCAircraft', data_root=str(root), split='trainval')
 
 
-def make_flowers(root):
+def make_flowers(root, labels=(1, 2, 3, 1, 2, 3, 1, 2), trnid=(1, 2),
+                 valid=(3, 4), tstid=(5, 6, 7, 8)):
     """Flowers102/: jpg/image_%05d.jpg + imagelabels.mat + setid.mat."""
-    labels = [1, 2, 3, 1, 2, 3, 1, 2]
     for i in range(len(labels)):
         _img(root / 'jpg' / f'image_{i + 1:05d}.jpg')
     sio.savemat(root / 'imagelabels.mat',
                 {'labels': np.array([labels], np.uint8)})
-    sio.savemat(root / 'setid.mat', {'trnid': np.array([[1, 2]], np.uint16),
-                                     'valid': np.array([[3, 4]], np.uint16),
-                                     'tstid': np.array([[5, 6, 7, 8]],
-                                                       np.uint16)})
+    sio.savemat(root / 'setid.mat', {
+        name: np.array([ids], np.uint16).reshape(1, len(ids))
+        for name, ids in (('trnid', trnid), ('valid', valid),
+                          ('tstid', tstid))})
     return dict(type='Flowers102', data_root=str(root), split='trainval')
 
 
@@ -621,3 +622,343 @@ def test_relative_paths_as_in_configs(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=re.escape(
             'missing folder data/stanford_dogs/imgs')):
         fd.check_dataset_root(dict(cfgs[0], data_prefix='imgs'))
+
+
+# ---------------------------------------------------- annotation content
+# Each case corrupts one tiny official layout the way a careless edit would
+# and checks that check_config (what tools/train.py runs before the Runner
+# exists) refuses it with the file, the line and the fix.
+LABEL_FIX = "make num_classes of the model head(s) the dataset's class count"
+DUPLICATE_FIX = 'Remove one of the two lines'
+LEAK_FIX = 'Remove it from one split'
+EMPTY_FIX = 'has no samples'
+
+
+def runner_cfg(train, held_out, num_classes=3, teacher_classes=None):
+    """A runner config: plain, or with a teacher when teacher_classes."""
+    head = dict(type='LinearClsHead', num_classes=num_classes)
+    model = dict(type='ImageClassifier', head=head)
+    if teacher_classes is not None:
+        model = dict(type='SingleTeacherDistill', architecture=model,
+                     teacher=dict(type='ImageClassifier', head=dict(
+                         head, num_classes=teacher_classes)))
+    return dict(model=model, train_dataloader=dict(dataset=train),
+                val_dataloader=dict(dataset=held_out),
+                test_dataloader=dict(dataset=held_out))
+
+
+def _set_line(path, n, text):
+    lines = Path(path).read_text().splitlines()
+    lines[n - 1] = text
+    Path(path).write_text(''.join(line + '\n' for line in lines))
+
+
+def _line(path, n):
+    return Path(path).read_text().splitlines()[n - 1]
+
+
+def _refused(cfg, *expected, check=fd.check_config):
+    with pytest.raises(ValueError) as err:
+        check(cfg)
+    msg = str(err.value)
+    for text in expected:
+        assert text in msg, f'{text!r} not in:\n{msg}'
+    return msg
+
+
+def _cub(tmp_path):
+    cfg = make_cub(tmp_path)
+    return cfg, dict(cfg, split='test')
+
+
+# make_cub: ids 1, 3, 5 are train (classes 1, 2, 3), ids 2, 4, 6 test.
+def test_cub_train_label_above_head(tmp_path):
+    cfg = runner_cfg(*_cub(tmp_path))
+    fd.check_config(cfg)  # the fake as made is fine
+    labels = tmp_path / 'image_class_labels.txt'
+    _set_line(labels, 3, '3 9')  # id 3: train
+    _refused(cfg, f'{labels}, line 3', 'class id 9 (1-based) is label 8',
+             'outside 0..2 (model.head.num_classes=3)', LABEL_FIX)
+
+
+def test_cub_test_label_above_head_is_not_a_silent_miss(tmp_path):
+    labels = tmp_path / 'image_class_labels.txt'
+    cfg = runner_cfg(*_cub(tmp_path))
+    _set_line(labels, 4, '4 4')  # id 4: test, read by val and test
+    _refused(cfg, f'{labels}, line 4', 'label 3', 'outside 0..2')
+    # The same file with a head of 4 classes is fine.
+    fd.check_config(runner_cfg(*_cub(tmp_path), num_classes=4))
+
+
+def test_cub_class_id_zero_is_refused_without_a_head(tmp_path):
+    train, test = _cub(tmp_path)
+    labels = tmp_path / 'image_class_labels.txt'
+    _set_line(labels, 2, '2 0')
+    _refused(test, f'{labels}, line 2', 'label -1', LABEL_FIX,
+             check=fd.check_dataset_root)
+    fd.check_dataset_root(train)  # id 2 is not read for training
+
+
+def test_distillation_bounds_labels_by_the_smaller_head(tmp_path):
+    cfg = runner_cfg(*_cub(tmp_path), num_classes=3, teacher_classes=2)
+    _refused(cfg, f'{tmp_path / "image_class_labels.txt"}, line 5',
+             'label 2', '0..1 (model.teacher.head.num_classes=2)')
+    assert fd.head_num_classes(cfg) == (2, 'model.teacher.head.num_classes=2')
+    cfg = runner_cfg(*_cub(tmp_path), num_classes=2, teacher_classes=3)
+    assert fd.head_num_classes(cfg) == (
+        2, 'model.architecture.head.num_classes=2')
+
+
+@pytest.mark.parametrize('name', ['images.txt', 'image_class_labels.txt',
+                                  'train_test_split.txt'])
+def test_cub_duplicate_image_id(tmp_path, name):
+    cfg = runner_cfg(*_cub(tmp_path))
+    path = tmp_path / name
+    # id 3 once more, with a value that parses: mmpretrain would keep it.
+    value = {'images.txt': '001.x/extra.jpg', 'image_class_labels.txt': '1',
+             'train_test_split.txt': '0'}[name]
+    path.write_text(path.read_text() + f'3 {value}\n')
+    _refused(cfg, f'{path}, line 7', 'image id 3 is given again',
+             'first at line 3', 'Give every image its own id')
+
+
+def test_cub_same_image_twice_in_a_split(tmp_path):
+    cfg = runner_cfg(*_cub(tmp_path))
+    images = tmp_path / 'images.txt'
+    _set_line(images, 5, '5 ' + _line(images, 1).split()[1])  # both train
+    msg = _refused(cfg, f'{images}, line 5', "split 'train'",
+                   f'first at {images}, line 1', DUPLICATE_FIX)
+    assert str(tmp_path / 'images' / _line(images, 1).split()[1]) in msg
+
+
+def test_cub_test_id_pointing_at_a_training_image_is_a_leak(tmp_path):
+    train, test = _cub(tmp_path)
+    images = tmp_path / 'images.txt'
+    _set_line(images, 2, '2 ' + _line(images, 1).split()[1])  # test -> train
+    fd.check_dataset_root(test)  # each split alone is consistent
+    _refused(runner_cfg(train, test),
+             f'read for training ({images}, line 1)',
+             f'for validation ({images}, line 2)', LEAK_FIX)
+
+
+@pytest.mark.parametrize('flag,split', [('1', 'test'), ('0', 'train')])
+def test_cub_empty_split(tmp_path, flag, split):
+    cfg = runner_cfg(*_cub(tmp_path))
+    path = tmp_path / 'train_test_split.txt'
+    path.write_text(''.join(f'{i} {flag}\n' for i in range(1, 7)))
+    other = '0' if flag == '1' else '1'
+    _refused(cfg, f"split {split!r} {EMPTY_FIX}",
+             f'no image id is marked {other} in train_test_split.txt',
+             'Check that the annotation files are complete')
+
+
+def _cars(tmp_path, rows=CARS_ROWS):
+    cfg = make_cars(tmp_path, rows)
+    return runner_cfg(cfg, dict(cfg, split='test'))
+
+
+def _cars_rows(**changes):
+    """CARS_ROWS with entry n (1-based) replaced by changes[f'e{n}']."""
+    return [changes.get(f'e{n}', row) for n, row in enumerate(CARS_ROWS, 1)]
+
+
+@pytest.mark.parametrize('rows,expected', [
+    (_cars_rows(e2=('car_ims/000002.jpg', 4, 0)),
+     ['entry 2', 'class id 4 (1-based) is label 3', LABEL_FIX]),
+    (_cars_rows(e5=('car_ims/000005.jpg', 4, 1)),  # a test entry
+     ['entry 5', 'label 3', 'outside 0..2']),
+    (_cars_rows(e3=('car_ims/000003.jpg', 3, 2)),  # mmpretrain: both splits
+     ['entry 3', 'test flag 2 is not 0 or 1']),
+    (_cars_rows(e2=('car_ims/000001.jpg', 2, 0)),
+     ['entry 2', "split 'train'", 'first at', 'entry 1', DUPLICATE_FIX]),
+    (_cars_rows(e4=('car_ims/000001.jpg', 1, 1)),
+     ['read for training', 'entry 1', 'for validation', 'entry 4',
+      LEAK_FIX]),
+    ([row[:2] + (0,) for row in CARS_ROWS],
+     ["split 'test' has no samples", 'has test=1']),
+], ids=['train-label', 'test-label', 'flag', 'duplicate', 'leak', 'empty'])
+def test_stanford_cars_annos_content(tmp_path, rows, expected):
+    _refused(_cars(tmp_path, rows), str(tmp_path / 'cars_annos.mat'),
+             *expected)
+
+
+def test_stanford_cars_devkit_content(tmp_path):
+    cfg = make_cars_devkit(tmp_path)
+    cfg = runner_cfg(cfg, dict(cfg, split='test'))
+    fd.check_config(cfg)
+    ann = tmp_path / 'devkit' / 'cars_test_annos_withlabels.mat'
+    _mat_struct(ann, ('fname', 'class'), [('00001.jpg', 2), ('00002.jpg', 7)])
+    _refused(cfg, f'{ann}, entry 2', 'class id 7', LABEL_FIX)
+    _mat_struct(ann, ('fname', 'class'), [('00001.jpg', 2), ('00001.jpg', 3)])
+    _refused(cfg, f'{ann}, entry 2', "split 'test'", DUPLICATE_FIX)
+    _mat_struct(ann, ('fname', 'class'), [])
+    _refused(cfg, "split 'test' has no samples", f'{ann} has no entries')
+
+
+def _with_head(cfg, num_classes):
+    return dict(cfg, model=dict(cfg['model'], head=dict(
+        cfg['model']['head'], num_classes=num_classes)))
+
+
+def test_fgvc_aircraft_content(tmp_path):
+    cfg = make_aircraft(tmp_path)
+    cfg = runner_cfg(cfg, dict(cfg, split='test'), num_classes=100)
+    data = tmp_path / 'data'
+    trainval = data / 'images_variant_trainval.txt'
+    test = data / 'images_variant_test.txt'
+    fd.check_config(cfg)
+    # Variant names map to labels through mmpretrain's category list.
+    labels = [FGVCAIRCRAFT_CATEGORIES.index(v) for v in AIRCRAFT]
+    top = max(labels)
+    first = 1 + [FGVCAIRCRAFT_CATEGORIES.index(' '.join(line.split()[1:]))
+                 for line in trainval.read_text().splitlines()].index(top)
+    _refused(_with_head(cfg, top), f'{trainval}, line '
+             f'{first}', f'label {top}', f'0..{top - 1}', LABEL_FIX)
+
+    original = trainval.read_text()
+    trainval.write_text(original + _line(trainval, 2) + '\n')
+    _refused(cfg, f'{trainval}, line 5',
+             f'first at {trainval}, line 2', DUPLICATE_FIX)
+    trainval.write_text(original)
+
+    _set_line(test, 2, _line(trainval, 3))
+    _refused(cfg, f'training ({trainval}, line 3)',
+             f'validation ({test}, line 2)', LEAK_FIX)
+    test.write_text('')
+    _refused(cfg, "split 'test' has no samples",
+             f'{test} is empty')
+
+
+def test_oxford_pets_content(tmp_path):
+    cfg = make_pets(tmp_path)
+    cfg = runner_cfg(cfg, dict(cfg, split='test'), num_classes=37)
+    trainval = tmp_path / 'annotations' / 'trainval.txt'
+    test = tmp_path / 'annotations' / 'test.txt'
+    fd.check_config(cfg)
+    original = trainval.read_text()
+    _set_line(trainval, 2, 'american_bulldog_1 38 2 1')
+    _refused(cfg, f'{trainval}, line 2', 'class id 38 (1-based) is label 37',
+             '0..36 (model.head.num_classes=37)', LABEL_FIX)
+    trainval.write_text(original + 'Abyssinian_1 1 1 1\n')
+    _refused(cfg, f'{trainval}, line 4', f'first at {trainval}, line 1',
+             DUPLICATE_FIX)
+    trainval.write_text(original)
+    test.write_text(original.splitlines()[2] + '\n')
+    _refused(cfg, f'training ({trainval}, line 3)',
+             f'validation ({test}, line 1)', LEAK_FIX)
+    test.write_text('')
+    _refused(cfg, "split 'test' has no samples", f'{test} is empty')
+
+
+@pytest.mark.parametrize('kwargs,expected', [
+    (dict(labels=(4, 2, 3, 1, 2, 3, 1, 2)),
+     ['imagelabels.mat, entry 1', 'class id 4 (1-based) is label 3',
+      LABEL_FIX]),
+    (dict(trnid=(1, 0)),  # mmpretrain: labels[-1], the last image's label
+     ['setid.mat, trnid entry 2', 'image number 0 is not in 1..8']),
+    (dict(tstid=(5, 6, 7, 9)),
+     ['setid.mat, tstid entry 4', 'image number 9 is not in 1..8']),
+    (dict(valid=(3, 1)),  # trainval = trnid + valid
+     ['setid.mat, valid entry 2', 'first at', 'setid.mat, trnid entry 1',
+      DUPLICATE_FIX]),
+    (dict(tstid=(5, 6, 2, 8)),
+     ['training (', 'setid.mat, trnid entry 2', 'validation (',
+      'setid.mat, tstid entry 3', LEAK_FIX]),
+    (dict(tstid=()), ["split 'test' has no samples", 'tstid in',
+                      'setid.mat are empty']),
+], ids=['label', 'zero', 'too-high', 'duplicate', 'leak', 'empty'])
+def test_flowers102_content(tmp_path, kwargs, expected):
+    cfg = make_flowers(tmp_path, **kwargs)
+    # Every .mat named in the message is named with its full path.
+    expected = [e.replace('setid.mat', str(tmp_path / 'setid.mat')).replace(
+        'imagelabels.mat', str(tmp_path / 'imagelabels.mat'))
+        for e in expected]
+    _refused(runner_cfg(cfg, dict(cfg, split='test')), *expected)
+
+
+def test_cifar100_class_count_and_split(tmp_path):
+    cfg, _ = make_cifar100(tmp_path)
+    test = dict(cfg, split='test')
+    fd.check_config(runner_cfg(cfg, test, num_classes=100))
+    _refused(runner_cfg(cfg, test, num_classes=10),
+             'CIFAR-100 labels are 0..99 but model.head.num_classes=10',
+             'Set it to 100')
+    batch = tmp_path / 'cifar-100-python' / 'train'
+    _refused(runner_cfg(cfg, cfg, num_classes=100),
+             f'read for training ({batch}, all images)', LEAK_FIX)
+
+
+def _dogs(tmp_path):
+    make_dogs(tmp_path)
+    dogs_conv.convert(str(tmp_path))
+    return runner_cfg(custom_cfg(tmp_path, 'train'),
+                      custom_cfg(tmp_path, 'val'))
+
+
+def test_custom_label_bounded_by_head_and_classes_file(tmp_path):
+    cfg = _dogs(tmp_path)
+    fd.check_config(cfg)
+    train = tmp_path / 'meta' / 'train.txt'
+    _set_line(train, 2, _line(train, 2)[:-1] + '2')
+    _refused(_with_head(cfg, 2), f'{train}, line 2', 'label 2',
+             '0..1 (model.head.num_classes=2)', LABEL_FIX)
+    # A head wider than classes.txt: the classes file bounds the labels.
+    _set_line(train, 2, _line(train, 2)[:-1] + '3')
+    _refused(_with_head(cfg, 120), f'{train}, line 2', 'label 3',
+             '0..2 (the config names 3 classes)', 'Stanford Dogs')
+
+
+def test_custom_duplicate_leak_and_empty(tmp_path):
+    cfg = _dogs(tmp_path)
+    train = tmp_path / 'meta' / 'train.txt'
+    val = tmp_path / 'meta' / 'val.txt'
+    original = train.read_text()
+    train.write_text(original + _line(train, 4) + '\n')
+    _refused(cfg, f'{train}, line 7', f'first at {train}, line 4',
+             DUPLICATE_FIX, 'Stanford Dogs')
+    train.write_text(original)
+    _set_line(val, 3, _line(train, 6))
+    _refused(cfg, f'training ({train}, line 6)', f'validation ({val}, line 3)',
+             LEAK_FIX)
+    val.write_text('')
+    _refused(cfg, "split 'meta/val.txt' has no samples", f'{val} is empty')
+
+
+def test_tiny_imagenet_label_and_leak(tmp_path):
+    make_tiny(tmp_path)
+    tiny_conv.convert(str(tmp_path))
+    train = tmp_path / 'meta' / 'train.txt'
+    val = tmp_path / 'meta' / 'val.txt'
+    cfg = runner_cfg(custom_cfg(tmp_path, 'train'), custom_cfg(tmp_path, 'val'),
+                     num_classes=3)
+    fd.check_config(cfg)
+    _set_line(val, 1, _line(train, 1))
+    _refused(cfg, f'training ({train}, line 1)', f'validation ({val}, line 1)',
+             'Tiny-ImageNet')
+    cfg['model']['head']['num_classes'] = 200
+    _set_line(val, 1, 'val/images/val_0.JPEG 5')
+    _refused(cfg, f'{val}, line 1', 'label 5', '(the config names 3 classes)')
+
+
+def test_custom_folder_mode_class_count(tmp_path):
+    for name in ('a', 'b', 'c'):
+        _img(tmp_path / 'train' / name / 'x.jpg')
+    folder = dict(type='CustomDataset', data_root=str(tmp_path),
+                  data_prefix='train')
+    fd.check_config(runner_cfg(folder, folder, num_classes=3))
+    _refused(runner_cfg(folder, None, num_classes=2), '3 class folders',
+             'model.head.num_classes=2')
+    (tmp_path / 'empty').mkdir()
+    _refused(runner_cfg(dict(folder, data_prefix='empty'), None),
+             'has no class folders')
+
+
+def test_testing_checks_only_the_test_loader(tmp_path):
+    train, test = _cub(tmp_path)
+    cfg = runner_cfg(dict(train, data_root=str(tmp_path / 'absent')), test)
+    with pytest.raises(FileNotFoundError):
+        fd.check_config(cfg)
+    fd.check_config(cfg, loaders=('test_dataloader',))
+    _set_line(tmp_path / 'image_class_labels.txt', 4, '4 4')
+    _refused(cfg, 'image_class_labels.txt, line 4',
+             check=lambda c: fd.check_config(c, loaders=('test_dataloader',)))
