@@ -962,3 +962,26 @@ def test_testing_checks_only_the_test_loader(tmp_path):
     _set_line(tmp_path / 'image_class_labels.txt', 4, '4 4')
     _refused(cfg, 'image_class_labels.txt, line 4',
              check=lambda c: fd.check_config(c, loaders=('test_dataloader',)))
+
+
+def test_train_refuses_a_bad_label_before_the_work_dir_exists(tmp_path):
+    """End to end, as a user runs it: nothing is created in the work dir."""
+    from tiny import run_tool, tiny_config, tiny_cub
+
+    data = tiny_cub(tmp_path / 'cub', num_classes=4)
+    train_id = next(line.split()[0] for line in
+                    (data / 'train_test_split.txt').read_text().splitlines()
+                    if line.split()[1] == '1')
+    labels = data / 'image_class_labels.txt'
+    n = 1 + [line.split()[0] for line in
+             labels.read_text().splitlines()].index(train_id)
+    _set_line(labels, n, f'{train_id} 9')
+    cfg = tiny_config('configs/baselines/cub_r18.py', data, tmp_path / 'c.py')
+    work = tmp_path / 'work'
+    proc = run_tool('tools/train.py', cfg, '--work-dir', work, check=False)
+    assert proc.returncode != 0
+    assert 'ValueError' in proc.stderr
+    assert f'{labels}, line {n}: class id 9 (1-based) is label 8' in \
+        proc.stderr
+    assert '(model.head.num_classes=4)' in proc.stderr
+    assert not work.exists()
