@@ -58,8 +58,8 @@ class BuildPy(build_py):
                 os.remove(target)
             elif os.path.isdir(target):
                 shutil.rmtree(target)
-            if os.path.exists(os.path.join(HERE, name)):
-                os.symlink(os.path.join('..', '..', name), target)
+            # Linked even before it exists: it shows up once it is added.
+            os.symlink(os.path.join('..', '..', name), target)
 
 
 def version():
