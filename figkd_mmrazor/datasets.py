@@ -26,6 +26,7 @@ Nothing here imports torch; mmpretrain and scipy are imported only when a
 check needs them. Messages name the section of the dataset guide (the
 "Datasets" page of the documentation, ``docs/datasets.md`` in the source).
 """
+import itertools
 import os
 import os.path as osp
 import re
@@ -131,9 +132,13 @@ class _Check:
         return rel if osp.isabs(rel) or not self.root else osp.join(
             self.root, rel)
 
-    def image(self, *parts):
-        """The key of an image: its absolute path, as the dataset joins it."""
-        return osp.abspath(osp.join(self.root, *parts))
+    def images(self, *prefix):
+        """``key(rel)``: an image's absolute path, as the dataset joins it.
+
+        Joined by hand: this runs once per annotation line.
+        """
+        base = osp.join(osp.abspath(osp.join(self.root, *prefix)), '')
+        return lambda rel: rel if rel.startswith('/') else base + rel
 
     def need(self, rel, kind='file', join=True):
         path = self.path(rel) if join else rel
@@ -247,8 +252,8 @@ def _read_cub(c):
                     + '; '.join(f'from {f}: ids {ids}'
                                 for f, ids in lacking.items()))
     wanted = '1' if split == 'train' else '0'
-    samples = [(c.image('images', path), labels[i][0] - 1, place,
-                labels[i][1])
+    image = c.images('images')
+    samples = [(image(path), labels[i][0] - 1, place, labels[i][1])
                for i, (path, place) in paths.items() if flags[i][0] == wanted]
     return samples, f'no image id is marked {wanted} in train_test_split.txt'
 
@@ -280,7 +285,8 @@ def _read_cars(c):
                             '0 or 1')
         wanted = int(split == 'test')
         places = ((path, n) for n in range(1, len(rows) + 1))
-        samples = [(c.image(rel), int(cls) - 1, place, place)
+        image = c.images()
+        samples = [(image(rel), int(cls) - 1, place, place)
                    for (rel, cls, test), place in zip(rows, places)
                    if int(test) == wanted]
         return samples, f'no entry of {path} has test={wanted}'
@@ -295,7 +301,8 @@ def _read_cars(c):
     c.need(ann)
     c.need(images, 'folder')
     path, rows = _mat_records(c, ann, ('fname', 'class'))
-    samples = [(c.image(images, name), int(cls) - 1, (path, n), (path, n))
+    image = c.images(images)
+    samples = [(image(name), int(cls) - 1, (path, n), (path, n))
                for n, (name, cls) in enumerate(rows, 1)]
     return samples, f'{path} has no entries'
 
@@ -307,6 +314,7 @@ def _read_aircraft(c):
     # surface as "'X' is not in list" with no file or line.
     from mmpretrain.datasets.categories import FGVCAIRCRAFT_CATEGORIES
     index = {name: i for i, name in enumerate(FGVCAIRCRAFT_CATEGORIES)}
+    image = c.images('data', 'images')
 
     def parse(line):
         fields = line.split()
@@ -315,7 +323,7 @@ def _read_aircraft(c):
         variant = ' '.join(fields[1:])
         if variant not in index:
             raise ValueError(f'unknown variant {variant!r}')
-        return c.image('data', 'images', f'{fields[0]}.jpg'), index[variant]
+        return image(f'{fields[0]}.jpg'), index[variant]
 
     ann = f'data/images_variant_{split}.txt'
     samples = [(key, label, place, place)
@@ -326,13 +334,14 @@ def _read_aircraft(c):
 def _read_pets(c):
     split = c.split('trainval', ('trainval', 'test'))
     c.need('images', 'folder')
+    image = c.images('images')
 
     def parse(line):
         fields = line.split()
         if len(fields) != 4:
             raise ValueError('expected "<image> <class id> <species> '
                              f'<breed id>", got {len(fields)} fields')
-        return c.image('images', f'{fields[0]}.jpg'), int(fields[1]) - 1
+        return image(f'{fields[0]}.jpg'), int(fields[1]) - 1
 
     ann = f'annotations/{split}.txt'
     samples = [(key, label, place, place)
@@ -349,6 +358,7 @@ def _read_flowers(c):
     names = {'train': ['trnid'], 'val': ['valid'], 'test': ['tstid'],
              'trainval': ['trnid', 'valid']}[split]
     ids_path, ids = c.mat('setid.mat', ['trnid', 'valid', 'tstid'])
+    image_file = c.images('jpg')
     samples = []
     for name in names:
         for n, image in enumerate(np.atleast_1d(ids[name]).tolist(), 1):
@@ -358,7 +368,7 @@ def _read_flowers(c):
                 raise c.bad(f'{_where(place)}: image number {image} is not '
                             f'in 1..{len(labels)}, the images labelled in '
                             f'{labels_path}')
-            samples.append((c.image('jpg', 'image_%05d.jpg' % image),
+            samples.append((image_file('image_%05d.jpg' % image),
                             int(labels[image - 1]) - 1, place,
                             (labels_path, image)))
     return samples, f'{" and ".join(names)} in {ids_path} are empty'
@@ -445,7 +455,8 @@ def _read_custom(c):
                              'a space')
         return fields[0], int(fields[1])
 
-    samples = [(c.image(prefix, rel), label, place, place)
+    image = c.images(prefix)
+    samples = [(image(rel), label, place, place)
                for (rel, label), place in c.lines(ann_file, parse)]
     return samples, f'{c.path(ann_file)} is empty'
 
@@ -500,15 +511,14 @@ def _check_samples(c, samples, why_empty):
 
 
 def _read_leaves(dataset_cfg, bound):
-    """``{image key: (place, check)}`` of all checkable leaves."""
-    found = {}
+    """``[(check, {image key: place})]``, one per checkable leaf."""
+    found = []
     for cfg in _checkable(dataset_cfg):
         c = _Check(cfg, bound)
         if c.root and not osp.isdir(c.root):
             raise FileNotFoundError(
                 c.say(f'data_root folder {c.root} does not exist'))
-        for key, place in _check_samples(c, *_READERS[c.type](c)).items():
-            found.setdefault(key, (place, c))
+        found.append((c, _check_samples(c, *_READERS[c.type](c))))
     return found
 
 
@@ -548,11 +558,13 @@ def check_config(cfg, loaders=tuple(_ROLES)):
         loader = cfg.get(key) or {}
         if loader.get('dataset'):
             read[key] = _read_leaves(loader['dataset'], bound)
-    train = read.pop('train_dataloader', {})
-    for key, samples in read.items():
-        image = next((k for k in samples if k in train), None)
-        if image is not None:
-            (place, c), (train_place, _) = samples[image], train[image]
+    train = [seen for _, seen in read.pop('train_dataloader', [])]
+    for key, leaves in read.items():
+        for (c, seen), trained in itertools.product(leaves, train):
+            image = next((k for k in seen if k in trained), None)
+            if image is None:
+                continue
+            place, train_place = seen[image], trained[image]
             raise c.bad(
                 f'image {image} is read for training ({_where(train_place)}) '
                 f'and for {_ROLES[key]} ({_where(place)}), so its score '
