@@ -929,8 +929,8 @@ def test_tiny_imagenet_label_and_leak(tmp_path):
     tiny_conv.convert(str(tmp_path))
     train = tmp_path / 'meta' / 'train.txt'
     val = tmp_path / 'meta' / 'val.txt'
-    cfg = runner_cfg(custom_cfg(tmp_path, 'train'), custom_cfg(tmp_path, 'val'),
-                     num_classes=3)
+    cfg = runner_cfg(custom_cfg(tmp_path, 'train'),
+                     custom_cfg(tmp_path, 'val'), num_classes=3)
     fd.check_config(cfg)
     _set_line(val, 1, _line(train, 1))
     _refused(cfg, f'training ({train}, line 1)', f'validation ({val}, line 1)',
