@@ -417,8 +417,10 @@ def _read_custom(c):
         if c.root and osp.exists(osp.join(c.root, entry)):
             c.name = c.section = name
             c.hint = (f'Its meta/*.txt files are written by the {name} '
-                      'converter of the figkd_mmrazor source: `python '
-                      f'tools/dataset_converters/{script} {c.root}`. ')
+                      f'converter: `mim run figkd_mmrazor {script[:-3]} '
+                      f'{c.root}` (installed package) or `python '
+                      f'tools/dataset_converters/{script} {c.root}` (source '
+                      'tree). ')
     prefix = c.cfg.get('data_prefix') or ''
     if isinstance(prefix, dict):
         prefix = prefix.get('img_path', '')

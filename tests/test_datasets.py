@@ -514,7 +514,10 @@ def test_unconverted_dataset_says_run_converter(tmp_path, name, make, script,
         fd.check_dataset_root(custom_cfg(root))
     msg = str(err.value)
     assert str(root / 'meta' / 'train.txt') in msg
-    assert f'tools/dataset_converters/{script} {root}' in msg
+    assert f'python tools/dataset_converters/{script} {root}' in msg
+    # What a user of the installed package runs (openmim finds the script
+    # in the package's .mim/tools/ by its name).
+    assert f'mim run figkd_mmrazor {script[:-3]} {root}' in msg
     _names_guide_section(msg, section)
 
 
