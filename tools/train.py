@@ -12,9 +12,10 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat, runs
+from figkd_mmrazor import compat, runs, teacher_cache
 from figkd_mmrazor.preflight import check_before_training, default_work_dir
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -37,6 +38,11 @@ def parse_args():
         help='resume even though the model, losses, data or schedule differ '
         'from the config saved in the checkpoint (the differences are '
         'printed; saved optimizer and scheduler states are restored)')
+    parser.add_argument(
+        '--teacher-cache', metavar='DIR',
+        help='record the frozen teacher\'s logits into DIR, or replay them '
+        'from DIR (skipping the teacher) when it holds a cache for this '
+        'config; see figkd_mmrazor.teacher_cache')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training')
     parser.add_argument('--no-validate', action='store_true',
@@ -59,6 +65,10 @@ def parse_args():
                      'Choose one.')
     if args.resume_with_changes and args.resume is None:
         parser.error('--resume-with-changes needs --resume')
+    if args.amp and get_device() == 'cpu':
+        # mmengine's AmpOptimWrapper asserts this only after building.
+        parser.error('--amp needs a GPU (or NPU/MLU/MUSA); this machine has '
+                     'none. Train without --amp.')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -94,6 +104,7 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_before_training(cfg)
+    cfg = teacher_cache.apply_to_config(cfg, args.teacher_cache)
     # Held until the process ends, however it ends.
     lock = runs.prepare_work_dir(  # noqa: F841
         cfg, resume=args.resume, start_over=args.start_over,
