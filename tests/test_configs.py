@@ -273,14 +273,36 @@ def test_config_builds_offline(config):
     samples = [DataSample().set_gt_label(label)
                for label in (0, num_classes - 1)]
     model.train()
-    with torch.no_grad():
-        losses = model.loss(torch.randn(2, 3, size, size), samples)
+    losses = model.loss(torch.randn(2, 3, size, size), samples)
     expected = {'loss'}
     if hasattr(model, 'teacher'):
         loss_name, = cfg.model.distiller.distill_losses
         expected = {'student.loss', f'distill.{loss_name}'}
     assert set(losses) == expected
     assert all(torch.isfinite(v) for v in losses.values())
+    if not hasattr(model, 'teacher'):
+        assert losses['loss'].requires_grad
+        return
+
+    # The distillation loss is what the recipe adds: positive for an
+    # untrained teacher and student (their logits differ), and its gradient
+    # reaches the student's weights. A recorder that detaches the logits
+    # would leave the student training on cross-entropy alone.
+    distill = losses[f'distill.{loss_name}']
+    assert distill.item() > 0, f'{config}: distillation loss {distill.item()}'
+    assert distill.requires_grad, f'{config}: distillation loss has no grad'
+    student = model.architecture
+    named = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
+    grads = torch.autograd.grad(distill, [p for _, p in named],
+                                allow_unused=True)
+    by_name = dict(zip((n for n, _ in named), grads))
+    fc = by_name['head.fc.weight']
+    assert fc is not None and torch.isfinite(fc).all() and fc.abs().sum() > 0
+    # ... through the backbone too, not only into the last layer.
+    reached = [n for n, g in by_name.items()
+               if n.startswith('backbone.') and g is not None
+               and g.abs().sum() > 0]
+    assert reached, f'{config}: no backbone gradient from {loss_name}'
 
 
 def test_drop_pretrained_helper():
