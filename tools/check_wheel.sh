@@ -103,8 +103,10 @@ CONFIG="$SITE/figkd_mmrazor/.mim/configs/demo/figkd.py"
 TINY=(--cfg-options model.teacher_ckpt=None train_cfg.max_epochs=1
       train_cfg.val_interval=1)
 
-step "mim train figkd_mmrazor figkd.py (the config found in the package)"
-"$VENV/bin/mim" train figkd_mmrazor figkd.py --work-dir work_figkd \
+# mim finds a config by file name only where the name is unique in the
+# package (configs/demo/figkd.py shares it with _base_/distill/figkd.py).
+step "mim train figkd_mmrazor $CONFIG"
+"$VENV/bin/mim" train figkd_mmrazor "$CONFIG" --work-dir work_figkd \
     "${TINY[@]}" > train_figkd.log 2>&1 || { tail -40 train_figkd.log; fail "mim train figkd_mmrazor"; }
 grep -m1 'distill.loss_figkd' train_figkd.log
 test -f work_figkd/epoch_1.pth || fail "no checkpoint from mim train figkd_mmrazor"
