@@ -15,19 +15,14 @@ globals, mmengine's ``CheckpointLoader`` schemes and ``model_wrapper_cfg``).
    :class:`QuantizationUnavailableError`. :func:`apply` installs the hook too,
    for interpreters that skipped the ``.pth`` (``python -S``, a source tree on
    ``PYTHONPATH``).
-2. torch >= 2.6 unpickles checkpoints with ``weights_only=True``. mmengine's
-   checkpoints carry a few non-tensor types (message hub history, numpy
-   scalars); exactly those are allow-listed, while mmengine loads a local
-   checkpoint. Anything else, such as a pickled callable, is still refused,
-   with an error that names the file.
+2. mmengine unpickles checkpoints fetched by URL with ``weights_only=False``
+   and, on torch >= 2.6, refuses the numpy and message-hub types of its own
+   checkpoints at local paths: :func:`apply` registers the weights-only
+   loaders of :mod:`figkd_mmrazor.checkpoints` for every scheme instead.
 3. mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``; on a
    machine without GPUs :func:`init_cpu_distributed` starts a gloo process
    group instead (mmengine then skips its own init) and DDP without device ids.
 """
-import os
-import pickle
-import re
-
 import torch
 
 from figkd_mmrazor_hook import QuantizationUnavailableError  # noqa: F401
@@ -37,70 +32,6 @@ def patch_mmrazor_quantization() -> None:
     """Make ``import mmrazor.models`` work when its quantization cannot."""
     import figkd_mmrazor_hook
     figkd_mmrazor_hook.install()
-
-
-def mmengine_checkpoint_types() -> list:
-    """The non-tensor types that checkpoints saved by mmengine contain."""
-    import numpy as np
-    from mmengine.logging import HistoryBuffer
-    try:
-        from numpy.core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy >= 2 moved these
-        from numpy._core.multiarray import _reconstruct, scalar
-    dtype_classes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
-    # A HistoryBuffer pickles its statistics methods by reference, as
-    # getattr(HistoryBuffer, 'min'). The weights-only unpickler still calls
-    # only allow-listed callables, so getattr cannot reach anything else.
-    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
-            getattr, *dict.fromkeys(dtype_classes)]
-
-
-class CheckpointRefusedError(pickle.UnpicklingError):
-    """A checkpoint holds an object that ``weights_only`` loading refuses."""
-
-
-def load_local_checkpoint(filename: str, map_location=None):
-    """mmengine's local-file loader, with errors that name the file.
-
-    Registered for the empty prefix, i.e. every local path, replacing
-    mmengine's own loader of the same behaviour.
-    """
-    filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(
-            f'Checkpoint {filename} does not exist. Check the path (for a '
-            'teacher: `teacher_ckpt` in the config or --cfg-options '
-            'model.teacher_ckpt=PATH).')
-    try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_types()):
-            return torch.load(filename, map_location=map_location,
-                              weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' not in str(err):
-            raise _corrupted(filename, err) from err
-        found = re.search(r'GLOBAL ([\w.]+)', str(err))
-        what = found.group(1) if found else 'a non-tensor object'
-        raise CheckpointRefusedError(
-            f'Refusing to load checkpoint {filename}: it contains {what}, '
-            'which is neither a tensor nor one of the types mmengine '
-            'checkpoints hold, and unpickling it could run arbitrary code. '
-            'If you made this file and trust it, re-save only its '
-            'state_dict (tensors) and load that instead.') from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise _corrupted(filename, err) from err
-
-
-def _corrupted(filename: str, err: Exception) -> RuntimeError:
-    return RuntimeError(
-        f'Checkpoint {filename} could not be read; it is truncated or '
-        f'corrupted ({type(err).__name__}: {err}). Re-download or re-save '
-        'it.')
-
-
-def register_checkpoint_loader() -> None:
-    from mmengine.runner import CheckpointLoader
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_local_checkpoint, force=True)
 
 
 def init_cpu_distributed(cfg, launcher: str) -> bool:
@@ -128,4 +59,5 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
 def apply() -> None:
     """Run the import-time fixes; each is idempotent."""
     patch_mmrazor_quantization()
-    register_checkpoint_loader()
+    from .checkpoints import register_loaders
+    register_loaders()

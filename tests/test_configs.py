@@ -6,7 +6,6 @@ teacher checkpoint is set to None and every ``Pretrained`` init_cfg dropped.
 """
 import copy
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
 from mmengine.registry import DATASETS, MODELS, DefaultScope
-from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.runner import load_checkpoint
 from mmpretrain.structures import DataSample
 
 from figkd_mmrazor.preflight import check_teacher
@@ -111,14 +110,6 @@ def urls(obj):
     if isinstance(obj, (list, tuple)):
         return [u for v in obj for u in urls(v)]
     return [obj] if isinstance(obj, str) and '://' in obj else []
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 _teachers = {}  # built teachers by config: Swin-L (195M parameters) once
@@ -556,35 +547,3 @@ def test_student_runs_in_image_classification_inferencer(figkd_run):
     assert torch.allclose(torch.as_tensor(result['pred_scores']), expected,
                           atol=1e-6)
 
-
-def test_convert_to_student_matches_the_hook(figkd_run, tmp_path):
-    _, cfg_path, work = figkd_run
-    out, out_cfg = tmp_path / 'student.pth', tmp_path / 'student.py'
-    args = ('tools/convert_to_student.py', work / 'epoch_1.pth', out,
-            '--config', cfg_path, '--config-out', out_cfg)
-    run_tool(*args)
-    converted = CheckpointLoader.load_checkpoint(str(out), 'cpu')
-    hooked = CheckpointLoader.load_checkpoint(
-        str(work / 'student_epoch_1.pth'), 'cpu')
-    assert converted['state_dict'].keys() == hooked['state_dict'].keys()
-    for key, value in hooked['state_dict'].items():
-        assert torch.equal(converted['state_dict'][key], value), key
-    assert converted['meta'] == hooked['meta']
-    assert (Config.fromfile(out_cfg).model.to_dict()
-            == Config.fromfile(work / 'student.py').model.to_dict())
-
-    # No overwriting without --force (in-process: the CLI ran above).
-    convert = load_tool('convert_to_student').main
-    argv = [str(a) for a in args[1:]]
-    stamp = out.stat().st_mtime_ns
-    with pytest.raises(SystemExit, match='already exist.*--force'):
-        convert(argv)
-    assert out.stat().st_mtime_ns == stamp
-    convert(argv + ['--force'])
-    assert out.stat().st_mtime_ns != stamp
-    with pytest.raises(SystemExit, match='input checkpoint'):
-        convert([str(out), str(out), '--force'])
-    # Not a distillation checkpoint: a clear error, nothing written.
-    with pytest.raises(SystemExit, match="'architecture.'"):
-        convert([str(out), str(tmp_path / 'x.pth')])
-    assert not (tmp_path / 'x.pth').exists()

@@ -18,14 +18,12 @@ import argparse
 import os
 import os.path as osp
 import sys
-import tempfile
 
-import figkd_mmrazor  # noqa: F401  (compat fixes + checkpoint allow-list)
-import torch
-from figkd_mmrazor.hooks.student_checkpoint_hook import (student_checkpoint,
-                                                         student_config)
+import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
+from figkd_mmrazor.checkpoints import load_checkpoint, student_checkpoint
+from figkd_mmrazor.hooks.student_checkpoint_hook import student_config
+from figkd_mmrazor.runs import atomic_save
 from mmengine.config import Config
-from mmengine.runner import CheckpointLoader
 
 
 def parse_args(argv=None):
@@ -65,29 +63,13 @@ def _check_outputs(args) -> None:
                          'pass --force to overwrite')
 
 
-def _save_atomic(obj, path: str) -> None:
-    """torch.save to a sibling temporary file, then rename into place."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.student.', suffix='.pth', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     _check_outputs(args)
     # Read the config first: a bad --config fails before any writing.
     config = student_config(Config.fromfile(args.config)) \
         if args.config else None
-    checkpoint = CheckpointLoader.load_checkpoint(args.checkpoint,
-                                                  map_location='cpu')
+    checkpoint = load_checkpoint(args.checkpoint, map_location='cpu')
     if 'state_dict' not in checkpoint:
         raise SystemExit(f'error: {args.checkpoint} has no "state_dict": '
                          'not an mmengine checkpoint')
@@ -95,7 +77,8 @@ def main(argv=None) -> None:
         student = student_checkpoint(checkpoint)
     except ValueError as err:
         raise SystemExit(f'error: {args.checkpoint}: {err}') from None
-    _save_atomic(student, args.out)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    atomic_save(student, args.out)
     print(f'Wrote {args.out}: {len(student["state_dict"])} student tensors')
     if config is not None:
         folder = osp.dirname(osp.abspath(args.config_out))
