@@ -539,7 +539,9 @@ def test_cub_split_values_and_id_mismatch(tmp_path):
         fd.check_dataset_root(cfg)
     split.write_text('\n'.join(split.read_text().splitlines()[:-1]
                                ).replace('3 2', '3 1') + '\n')
-    with pytest.raises(ValueError, match='different image ids'):
+    with pytest.raises(ValueError, match=re.escape(
+            'list different image ids; missing from train_test_split.txt: '
+            'ids [6]')):
         fd.check_dataset_root(cfg)
 
 
@@ -577,7 +579,9 @@ def test_unknown_variant_and_bad_split(tmp_path):
         fd.check_dataset_root(dict(cfg, split='validation'))
     path = tmp_path / 'data' / 'images_variant_trainval.txt'
     path.write_text(path.read_text() + '1000009 Boeing 7E7\n')
-    with pytest.raises(ValueError, match=re.escape(f'{path}, line 5')):
+    with pytest.raises(ValueError, match=re.escape(
+            f"{path}, line 5: cannot parse '1000009 Boeing 7E7' (unknown "
+            "variant 'Boeing 7E7')")):
         fd.check_dataset_root(cfg)
 
 
@@ -954,6 +958,21 @@ def test_custom_folder_mode_class_count(tmp_path):
     (tmp_path / 'empty').mkdir()
     _refused(runner_cfg(dict(folder, data_prefix='empty'), None),
              'has no class folders')
+
+
+def test_leak_and_labels_found_through_dataset_wrappers(tmp_path):
+    train, test = _cub(tmp_path)
+    images = tmp_path / 'images.txt'
+    _set_line(images, 6, '6 ' + _line(images, 3).split()[1])  # test -> train
+    wrapped = dict(type='RepeatDataset', times=3, dataset=dict(
+        type='ConcatDataset', datasets=[dict(type='ImageNet'), train]))
+    _refused(runner_cfg(wrapped, dict(type='ClassBalancedDataset',
+                                      oversample_thr=0.1, dataset=test)),
+             f'training ({images}, line 3)', f'validation ({images}, line 6)')
+    _set_line(images, 6, '6 x/6.jpg')
+    _set_line(tmp_path / 'image_class_labels.txt', 5, '5 7')
+    _refused(runner_cfg(wrapped, test), 'image_class_labels.txt, line 5',
+             'label 6')
 
 
 def test_testing_checks_only_the_test_loader(tmp_path):
