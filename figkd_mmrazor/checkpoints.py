@@ -21,7 +21,7 @@ import io
 import os
 import pickle
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -313,9 +313,11 @@ def incompatible_keys(model: torch.nn.Module, state_dict: dict):
     that is not a tensor at all has the shapes ``None``. ``model`` is used
     up: its tensors are replaced by the checkpoint's.
     """
-    state_dict = _revised(state_dict_of(state_dict))
+    state_dict = state_dict_of(state_dict)
+    # Per-module versions, by which load hooks tell old checkpoints apart.
+    metadata = getattr(state_dict, '_metadata', None) or {}
+    state_dict = _revised(state_dict)
     missing, unexpected, errors = [], [], []
-    metadata = getattr(state_dict_of(state_dict), '_metadata', None) or {}
 
     def load(module, local, prefix):
         # Assign rather than copy: the model is a throwaway.
@@ -357,7 +359,7 @@ def check_state_dict_fits(model: torch.nn.Module, state_dict: dict,
     """
     found = _revised(state_dict_of(state_dict))
     expected = model.state_dict().keys()
-    missing, unexpected, mis_shaped = incompatible_keys(model, found)
+    missing, unexpected, mis_shaped = incompatible_keys(model, state_dict)
     if not (missing or unexpected or mis_shaped):
         return
     lines = [f'{what} does not fit {model_name}: {len(missing)} missing, '
