@@ -1,22 +1,24 @@
-"""tools/analysis: logit spectrum, class order, step benchmark, seed study."""
+"""figkd_mmrazor.analysis and the tools/analysis command lines over it.
+
+Package functions are imported; tools are run as a user runs them
+(``tiny.run_tool``), never imported.
+"""
 import json
 import math
-import os.path as osp
-import sys
+import statistics
 
 import numpy as np
 import pytest
 import pywt
+import scipy.stats
 import torch
 
+from figkd_mmrazor.analysis import class_order as co
+from figkd_mmrazor.analysis import comparison
+from figkd_mmrazor.analysis import logit_spectrum as ls
+from figkd_mmrazor.analysis.paired import paired_difference, summarize
+from figkd_mmrazor.losses import FiGKDLoss
 from tiny import ROOT, run_tool
-
-sys.path.insert(0, str(ROOT / 'tools' / 'analysis'))
-
-import class_order as co  # noqa: E402
-import logit_spectrum as ls  # noqa: E402
-import seed_study as ss  # noqa: E402
-from figkd_mmrazor.losses import FiGKDLoss  # noqa: E402
 
 
 # ------------------------------------------------------------ spectrum
@@ -65,14 +67,14 @@ def test_spectrum_report_table_and_plot(tmp_path):
         assert sum(b[f'{who}_energy'] for b in report['bands']) == \
             pytest.approx(report['total_energy'][who])
     assert all(0.9 < b['cosine'] <= 1 for b in report['bands'])
-    table = ls.format_table(report)
+    table = ls.format_spectrum_table(report)
     assert table.count('\n| c') == 3 and 'cosine' in table
     json.dumps(report)
-    png = ls.plot_report(report, str(tmp_path / 'spectrum.png'))
+    png = ls.plot_spectrum(report, str(tmp_path / 'spectrum.png'))
     assert open(png, 'rb').read(4) == b'\x89PNG'
     teacher_only = ls.spectrum_report(t, None, 'db2', 1)
     assert 'cosine' not in teacher_only['bands'][0]
-    ls.plot_report(teacher_only, str(tmp_path / 'teacher.png'))
+    ls.plot_spectrum(teacher_only, str(tmp_path / 'teacher.png'))
 
 
 # --------------------------------------------------------- class order
@@ -131,21 +133,25 @@ def test_order_from_similarity_and_confusion_planted_blocks():
     assert co.order_from_similarity(np.ones((2, 2))) == [0, 1]
 
 
-def test_class_order_cli_json_loads_in_figkd_loss(tmp_path):
+def test_class_order_tool_writes_an_order_figkd_loss_reads(tmp_path):
     weight, cluster = planted(seed=4)
     state = {'backbone.conv1.weight': torch.zeros(4, 3, 3, 3),
              'head.fc.weight': torch.tensor(weight, dtype=torch.float32),
              'head.fc.bias': torch.zeros(12)}
-    ckpt = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': {f'teacher.{k}': v for k, v in state.items()}},
-               ckpt)
+    student = dict(state, **{'head.fc.weight': torch.randn(12, 24)})
+    ckpt = tmp_path / 'distill.pth'  # the teacher's order must be taken
+    torch.save({'state_dict': {
+        **{f'teacher.{k}': v for k, v in state.items()},
+        **{f'architecture.{k}': v for k, v in student.items()}}}, ckpt)
     out = tmp_path / 'order.json'
-    co.main([str(ROOT / 'configs/demo/teacher.py'), str(ckpt), '--out',
-             str(out), '--method', 'weights'])
+    proc = run_tool('tools/analysis/class_order.py',
+                    'configs/demo/teacher.py', ckpt, '--out', out)
     data = json.loads(out.read_text())
+    assert f'class_order={data["class_order"]}' in proc.stdout
     assert data['method'] == 'weights' and data['source'] == str(ckpt)
-    assert data['weight_key'] == 'teacher.head.fc.weight'
     assert_clusters_contiguous(data['class_order'], cluster)
+    # The order the package function derives from the same weights.
+    assert data['class_order'] == co.order_from_classifier_weights(weight)
 
     loss = FiGKDLoss(class_order=str(out), level=2)
     assert loss.class_order.tolist() == data['class_order']
@@ -155,49 +161,17 @@ def test_class_order_cli_json_loads_in_figkd_loss(tmp_path):
     assert torch.allclose(loss(s, t), expected)
 
 
-def test_oracle_order_undoes_a_relabelling(tmp_path):
-    """The study's shuffled data: label c becomes perm[c]; the teacher's
-    rows move alike; class_order=perm restores the original order."""
-    perm = ss.permutation(12, seed=0)
-    x = torch.randn(4, 7)
-    weight = torch.randn(12, 7)
-    src = tmp_path / 'teacher.pth'
-    torch.save({'state_dict': {'head.fc.weight': weight,
-                               'head.fc.bias': torch.arange(12.)}}, src)
-    dst = ss.permute_teacher(str(src), str(tmp_path / 'perm.pth'), perm)
-    moved = torch.load(dst)['state_dict']
-    old, new = x @ weight.t(), x @ moved['head.fc.weight'].t()
-    for c in range(12):
-        assert torch.equal(new[:, perm[c]], old[:, c])
-        assert moved['head.fc.bias'][perm[c]] == c
-    s_old = torch.randn(4, 12)
-    s_new = torch.empty_like(s_old)
-    s_new[:, perm] = s_old
-    oracle = FiGKDLoss(class_order=perm, level=2)(s_new, new)
-    assert torch.allclose(oracle, FiGKDLoss(level=2)(s_old, old))
-
-
-def test_make_shuffled_dataset_relabels_consistently(tmp_path):
+def test_read_class_families_of_a_demo_dataset(tmp_path):
     from figkd_mmrazor.demo import make_demo_cub
-    src = make_demo_cub(tmp_path / 'cub', families=3, species_per_family=2,
-                           train_per_class=2, test_per_class=1,
-                           progress=False)
-    perm = ss.permutation(6, seed=1)
-    dst = ss.make_shuffled_dataset(str(src), str(tmp_path / 'shuffled'),
-                                   perm)
-    names, new_names = ss.read_class_names(str(src)), ss.read_class_names(dst)
-
-    def labels(root):
-        with open(f'{root}/image_class_labels.txt') as f:
-            return [int(line.split()[1]) - 1 for line in f]
-
-    for old, new in zip(labels(src), labels(dst)):
-        assert new == perm[old] and new_names[new] == names[old]
-    assert (tmp_path / 'shuffled' / 'images').is_symlink()
-    # Idempotent for the same permutation, refuses another one.
-    assert ss.make_shuffled_dataset(str(src), dst, perm) == dst
-    with pytest.raises(FileExistsError):
-        ss.make_shuffled_dataset(str(src), dst, list(range(6)))
+    root = make_demo_cub(tmp_path / 'cub', families=3, species_per_family=2,
+                         train_per_class=1, test_per_class=1, progress=False)
+    families = co.read_class_families(root)
+    assert families == [1, 1, 2, 2, 3, 3]
+    assert co.group_adjacency(range(6), families) == pytest.approx(3 / 5)
+    assert co.group_adjacency([0, 2, 4, 1, 3, 5], families) == 0.0
+    assert co.read_class_families(tmp_path) is None
+    with pytest.raises(ValueError, match='not a permutation'):
+        co.write_class_order(tmp_path / 'o.json', [0, 0, 1], 'x', 'y')
 
 
 # ------------------------------------------------------------ benchmark
@@ -221,125 +195,168 @@ def test_benchmark_step_tiny_runs_and_prints_ratios(tmp_path):
     assert any('sym8' in s for s in result['skipped'])  # too deep for 16
 
 
-# ----------------------------------------------------------- seed study
+# ------------------------------------------------------ paired statistics
+def test_paired_interval_matches_scipy_ttest_rel():
+    rng = np.random.default_rng(0)
+    a = rng.normal(35, 4, 7)
+    b = a - rng.normal(1.0, 2.0, 7)
+    # Seeds as keys, in another order in each mapping, plus a seed that
+    # only one recipe finished: it must not be paired.
+    values = {seed: a[seed] for seed in (3, 0, 6, 1, 5, 2, 4)}
+    reference = {seed: b[seed] for seed in range(7)}
+    reference[9] = 99.0
+    for confidence in (0.95, 0.9):
+        d = paired_difference(values, reference, confidence)
+        oracle = scipy.stats.ttest_rel(a, b).confidence_interval(confidence)
+        assert d['low'] == pytest.approx(oracle.low, rel=1e-12)
+        assert d['high'] == pytest.approx(oracle.high, rel=1e-12)
+    assert d['n'] == 7 and d['seeds'] == list(range(7))
+    assert d['mean'] == pytest.approx(np.mean(a - b), rel=1e-12)
+    assert d['std'] == pytest.approx(np.std(a - b, ddof=1), rel=1e-12)
+    assert d['ahead'] == int(np.sum(a > b))
+    assert d['ahead'] + d['behind'] + d['tied'] == 7
+
+
+def test_paired_difference_edge_cases():
+    one = paired_difference({0: 40.0}, {0: 38.5})
+    assert one['n'] == 1 and one['mean'] == 1.5 and one['ahead'] == 1
+    assert math.isnan(one['std']) and math.isnan(one['low'])
+    none = paired_difference({0: 40.0}, {1: 38.5})
+    assert none['n'] == 0 and math.isnan(none['mean'])
+    tied = paired_difference({0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0})
+    assert (tied['ahead'], tied['behind'], tied['tied']) == (1, 0, 1)
+    with pytest.raises(ValueError, match='confidence'):
+        paired_difference({0: 1.0}, {0: 1.0}, confidence=95)
+    s = summarize([31.4, 36.8, 31.6])
+    assert s['mean'] == pytest.approx(statistics.fmean([31.4, 36.8, 31.6]))
+    assert s['std'] == pytest.approx(np.std([31.4, 36.8, 31.6], ddof=1))
+    assert (s['n'], s['min'], s['max']) == (3, 31.4, 36.8)
+
+
+# ------------------------------------------------------------ comparison
 def fake_results():
     rows = []
-    for variant, values in (('student', [60.0, 62.0, 64.0]),
-                            ('kd', [66.0, 68.0, None]),
-                            ('figkd', [70.0, 71.0, 72.0])):
-        for seed, value in enumerate(values):
-            rows.append(dict(
-                run_id=f'{variant}__seed{seed}', variant=variant, seed=seed,
-                status='done' if value is not None else 'failed',
-                top1=value, teacher_top1=80.0 if variant != 'student'
-                else None, elapsed_s=12.0,
-                error=None if value is not None else 'exit code 1 | oom'))
-    for variant, value in (('shuffled_kd', 50.0), ('shuffled_figkd', 49.0)):
-        rows.append(dict(run_id=f'{variant}__seed0', variant=variant, seed=0,
-                         status='done', top1=value))
-    rows.append(dict(run_id='figkd_level-3__seed0', variant='figkd_level-3',
-                     seed=0, status='skipped', top1=None,
-                     error='level 3 is deeper than 2'))
+    for recipe, values in (('kd/x', [66.0, 68.0, 61.0]),
+                           ('figkd/x', [70.0, None, 60.0]),
+                           ('student/x', [60.0, 62.0, 64.0])):
+        for seed, value in zip((0, 1, 2), values):
+            rows.append(dict(recipe=recipe, config=f'configs/{recipe}.py',
+                             seed=seed, work_dir=f'w/{recipe}/seed_{seed}',
+                             status='done' if value is not None else 'failed',
+                             teacher=None, top1=value, teacher_top1=None,
+                             wall_s=1.0))
     return rows
 
 
-def test_seed_study_report_on_fake_results(tmp_path):
-    results = fake_results()
-    summary = ss.summarize(results)
-    assert summary['student']['mean'] == pytest.approx(62.0)
-    assert summary['student']['std'] == pytest.approx(2.0)
-    assert summary['kd']['n'] == 2 and summary['kd']['mean'] == 67.0
-    assert 'figkd_level-3' not in summary
-    groups = {'methods': ['student', 'kd', 'figkd'],
-              'level': ['figkd', 'figkd_level-3']}
-    md, js = ss.write_report(results, str(tmp_path), groups,
-                             {'figkd': 'FiGKD haar L1'}, dict(seeds=[0, 1, 2]))
-    text = open(md).read()
-    assert '## methods' in text and '## level' in text
-    # Paired with KD seed by seed; KD failed on seed 2, so n=2.
-    assert ('| student |  | 3 | 62.00 | 2.00 | 60.00 | 64.00 | '
-            '-6.00 +- 0.00 (n=2) |') in text
-    assert ('| figkd | FiGKD haar L1 | 3 | 71.00 | 1.00 | 70.00 | 72.00 | '
-            '+3.50 +- 0.71 (n=2) |') in text
-    assert '| kd |  | 2 | 67.00 | 1.41 | 66.00 | 68.00 | - |' in text
-    assert '| figkd_level-3 |  | 0 | - |' in text
-    # Shuffled-class runs are compared with KD on the shuffled data.
-    paired = ss.paired_differences(results)
-    assert paired['shuffled_figkd']['mean'] == -1.0
-    assert 'shuffled_kd' not in paired
-    # Every run is listed, failed and skipped ones included.
-    for r in results:
-        assert f"| {r['run_id']} | {r['variant']} |" in text
-    assert '| failed |' in text and 'exit code 1 / oom' in text
-    data = json.load(open(js))
-    assert len(data['runs']) == len(results)
-    assert data['summary']['figkd']['n'] == 3
-    assert data['vs_kd']['figkd']['mean'] == pytest.approx(3.5)
+def test_summary_report_values_and_files(tmp_path):
+    summary = comparison.summarize(fake_results())
+    assert summary['reference'] == 'kd/x' and summary['seeds'] == [0, 1, 2]
+    kd, figkd, student = summary['recipes']
+    assert 'vs_reference' not in kd
+    assert figkd['n'] == 2 and figkd['mean'] == 65.0
+    assert figkd['vs_reference']['seeds'] == [0, 2]  # seed 1 failed
+    assert figkd['vs_reference']['mean'] == pytest.approx(1.5)
+    assert student['vs_reference']['mean'] == pytest.approx(-3.0)
+    assert student['vs_reference']['ahead'] == 1
+    assert summary['missing'] == [dict(recipe='figkd/x', seed=1,
+                                       status='failed', error=None)]
+    # Another reference, by name.
+    other = comparison.summarize(fake_results(), reference='student/x')
+    assert other['recipes'][0]['vs_reference']['mean'] == pytest.approx(3.0)
+    with pytest.raises(comparison.ComparisonError, match='not one of'):
+        comparison.summarize(fake_results(), reference='dkd/x')
+
+    table = comparison.format_table(summary)
+    assert '| kd/x | 3 | 65.00 +- 3.61 | 61.0 - 68.0 | reference |' in table
+    ci = scipy.stats.ttest_rel([60, 62, 64],
+                               [66, 68, 61]).confidence_interval()
+    assert (f'| student/x | 3 | 62.00 +- 2.00 | 60.0 - 64.0 | -3.00 '
+            f'[{ci.low:+.2f}, {ci.high:+.2f}], ahead on 1 of 3 |') in table
+    meta = comparison.report_meta('python tools/x.py --seeds 0 1 2', 12.0)
+    paths = comparison.write_report(summary, meta, tmp_path)
+    data = json.loads(open(paths['json']).read())  # strict JSON: no NaN
+    assert data['meta']['command'] == 'python tools/x.py --seeds 0 1 2'
+    assert data['meta']['date'].startswith('20')
+    assert 'CPU cores' in data['meta']['machine']
+    assert set(data['meta']['versions']) >= {'torch', 'mmengine', 'mmrazor'}
+    assert data['recipes'][1]['top1'] == {'0': 70.0, '2': 60.0}
+    md = open(paths['md']).read()
+    assert table in md and 'missing: figkd/x seed 1' in md
+    assert '| figkd/x | 70.00 | - | 60.00 |' in md
+    assert open(paths['png'], 'rb').read(4) == b'\x89PNG'
 
 
-def test_seed_study_variants_and_dry_run(tmp_path):
-    variants, groups = ss.build_variants(ss.METHODS, ablations=True)
-    names = [v.name for v in variants]
-    assert len(names) == len(set(names)) == 23
-    # The FiGKD default is one variant shared by every ablation group.
-    for group in ('wavelet', 'level', 'target', 'weights', 'class_order'):
-        assert 'figkd' in groups[group]
-    assert len(groups['weights']) == 11  # 3 x 4 minus (0, 0)
-    assert 'figkd_low-0_high-0' not in names
-    kd_like = next(v for v in variants if v.name == 'figkd_low-1_high-1')
-    assert 'KD loss' in kd_like.describe()
-    plan = ss.plan_runs(variants, groups, [0, 1, 2], [0])
-    assert len(plan) == 4 * 3 + 19
-    results = ss.main(['--dry-run', '--ablations', '--seeds', '0', '1',
-                       '--work-dir', str(tmp_path)])
-    assert len(results) == 46
-    assert all(r['status'] == 'planned' for r in results)
-    report = (tmp_path / 'dry_run' / 'results.md').read_text()
-    # The schedule is read from the demo configs, not restated.
+def test_plan_runs_names_work_dirs_and_refusals(tmp_path):
+    configs = ['configs/demo/kd.py', 'configs/demo/figkd.py']
+    runs = comparison.plan_runs([str(ROOT / c) for c in configs], [4, 1],
+                                tmp_path, ['train_cfg.max_epochs=2'],
+                                replay=False)
+    assert [(r.recipe, r.seed) for r in runs] == [
+        ('demo/kd', 4), ('demo/kd', 1), ('demo/figkd', 4),
+        ('demo/figkd', 1)]
+    assert runs[1].work_dir == str(tmp_path / 'demo' / 'kd' / 'seed_1')
+    assert runs[1].cfg_options == ['randomness.seed=1',
+                                   'train_cfg.max_epochs=2']
+    assert comparison.recipe_name(str(tmp_path / 'mine.py')) == 'mine'
+    with pytest.raises(comparison.ComparisonError, match='repeats'):
+        comparison.plan_runs([str(ROOT / configs[0])], [1, 1], tmp_path)
+    with pytest.raises(comparison.ComparisonError, match='same recipe'):
+        comparison.plan_runs([str(ROOT / configs[0])] * 2, [1], tmp_path)
+    with pytest.raises(comparison.ComparisonError, match='does not exist'):
+        comparison.plan_runs(['configs/nope.py'], [1], tmp_path)
+
+
+def test_run_state_reuses_only_the_same_finished_config(tmp_path):
     from mmengine.config import Config
-    epochs = Config.fromfile(
-        osp.join(ss.ROOT, 'configs/_base_/schedules/demo.py')).max_epochs
-    assert f'- epochs: {epochs}\n' in report
-    assert not (tmp_path / 'runs').exists()  # nothing trained
-    assert ss.check_variant(
-        ss.Variant('x', 'figkd', (('wavelet', 'sym4'), ('level', 3))), 16)
+    run, = comparison.plan_runs([str(ROOT / 'configs/demo/student.py')],
+                                [3], tmp_path, replay=False)
+    assert comparison.run_state(run) == ('new', None)
+
+    def saved(seed, epochs_logged):
+        work = tmp_path / 'demo' / 'student' / 'seed_3'
+        work.mkdir(parents=True, exist_ok=True)
+        cfg = comparison.run_config(run)
+        cfg.randomness.seed = seed
+        cfg.dump(str(work / 'student.py'))
+        scalars = work / '20261128_000000' / 'vis_data' / 'scalars.json'
+        scalars.parent.mkdir(parents=True, exist_ok=True)
+        scalars.write_text(''.join(
+            json.dumps({'accuracy/top1': 30.0 + e, 'step': e}) + '\n'
+            for e in epochs_logged))
+        return Config.fromfile(str(work / 'student.py'))
+
+    epochs = saved(3, [15]).train_cfg.max_epochs
+    assert epochs == 15
+    state, metrics = comparison.run_state(run)
+    assert state == 'finished' and metrics['accuracy/top1'] == 45.0
+    assert comparison.collect([run])[0]['top1'] == 45.0
+    saved(3, [5, 10])  # stopped before the last epoch
+    assert comparison.run_state(run) == ('unfinished', None)
+    assert comparison.collect([run])[0]['status'] == 'missing'
+    saved(4, [15])  # another seed's run in this work dir
+    state, why = comparison.run_state(run)
+    assert state == 'other' and 'randomness.seed' in why
+    with pytest.raises(comparison.ComparisonError, match='left as they are'):
+        comparison.check_work_dirs([run])
+    # Checkpoints without mmengine's config: not this run's either.
+    other, = comparison.plan_runs([str(ROOT / 'configs/demo/student.py')],
+                                  [5], tmp_path, replay=False)
+    os_dir = tmp_path / 'demo' / 'student' / 'seed_5'
+    os_dir.mkdir(parents=True)
+    (os_dir / 'epoch_3.pth').write_bytes(b'')
+    assert comparison.run_state(other)[0] == 'other'
 
 
-def test_seed_study_select_variants(tmp_path):
-    variants, groups = ss.build_variants(ss.METHODS, ablations=True)
-    kept, kept_groups = ss.select_variants(
-        variants, groups, ['figkd_low-1_high-0.5', 'figkd_level-3'])
-    assert sorted(v.name for v in kept) == sorted(
-        list(ss.METHODS) + ['figkd_low-1_high-0.5', 'figkd_level-3'])
-    assert kept_groups['weights'] == ['figkd', 'figkd_low-1_high-0.5']
-    assert 'wavelet' in kept_groups and 'target' in kept_groups  # figkd
-    plan = ss.plan_runs(kept, kept_groups, [0, 1, 2, 3, 4], [3, 4])
-    assert len(plan) == 4 * 5 + 2 * 2
-    with pytest.raises(SystemExit, match='figkd_low-1_high-3'):
-        ss.select_variants(variants, groups, ['figkd_low-1_high-3'])
-
-
-def test_seed_study_skips_a_finished_run(tmp_path):
-    """A run whose result file holds the same settings is not trained
-    again (here it could not be: there is no data)."""
-    study = ss.Study(ss.parse_args(['--tiny', '--work-dir', str(tmp_path)]))
-    study.names = [f'{c + 1:03d}.c{c}' for c in range(16)]
-    study.teacher = str(tmp_path / 'teacher.pth')
-    study.total = 2
-    variant = ss.Variant('figkd_level-2', 'figkd', (('level', 2), ))
-    options, settings = study.settings(variant, 1)
-    assert 'randomness.seed=1' in options
-    assert 'model.distiller.distill_losses.loss_figkd.level=2' in options
-    assert 'model.head.num_classes=16' not in options
-    assert 'model.architecture.head.num_classes=16' in options
-    run_dir = tmp_path / 'runs' / ss.run_id(variant, 1)
-    run_dir.mkdir(parents=True)
-    (run_dir / 'epoch_1.pth').write_bytes(b'')
-    (run_dir / 'demo_stage.json').write_text(json.dumps(dict(
-        settings=settings, top1=55.5, teacher_top1=70.0, wall_s=3.0,
-        checkpoint=str(run_dir / 'epoch_1.pth'))))
-    done = study.run(variant, 1)
-    assert done['status'] == 'done' and done['top1'] == 55.5
-    # Another seed has no result: it trains, and fails without data.
-    failed = study.run(variant, 2)
-    assert failed['status'] == 'failed' and failed['top1'] is None
+def test_cluster_commands_carry_the_run(tmp_path):
+    run, = comparison.plan_runs([str(ROOT / 'configs/demo/kd.py')], [2],
+                                tmp_path, ['train_cfg.max_epochs=3'],
+                                replay=False)
+    dist = comparison.cluster_command(run, False, 'dist', 4)
+    assert dist.startswith(f'tools/dist_train.sh {run.config} 4 --work-dir '
+                           f'{run.work_dir} --cfg-options randomness.seed=2 '
+                           'train_cfg.max_epochs=3')
+    run.cache_dir = str(tmp_path / 'cache')
+    slurm = comparison.cluster_command(run, True, 'slurm', 16, 'gpu')
+    assert slurm.startswith(f'GPUS=16 tools/slurm_train.sh gpu demo_kd_s2 '
+                            f'{run.config} {run.work_dir} --resume '
+                            f'--teacher-cache {run.cache_dir} --cfg-options')

@@ -1,0 +1,609 @@
+"""A comparison of training recipes over seeds: its runs and its report.
+
+A comparison is a list of configs (recipes) and a list of seeds. Each
+(config, seed) is one ``tools/train.py`` run with
+``randomness.seed=SEED`` in ``WORK_ROOT/<recipe>/seed_<SEED>``, where
+``<recipe>`` is the config's path under ``configs/`` without ``.py``
+(``kd/cub_r50_r18``). A run that finished with the same config in that work
+dir is reused; one that stopped part-way is resumed (``--resume``); a work
+dir that holds anything else is left alone and the comparison refuses to
+start. Results are read from what mmengine writes
+(``<timestamp>/vis_data/scalars.json``), so runs trained elsewhere (a
+cluster, by the printed ``dist_train.sh`` / ``slurm_train.sh`` commands) are
+collected the same way.
+
+With teacher replay, the distillation runs that share a teacher, its
+checkpoint, the training data and the teacher cache settings share one
+teacher cache (:mod:`figkd_mmrazor.teacher_cache`), in
+``WORK_ROOT/teacher_cache/<fingerprint>``: the first such run records the
+teacher's answers, every other run replays them and skips the teacher's
+forward pass. The cache's keyed augmentation takes its data seed from the
+cache (``teacher_cache.data_seed``), not from the run's seed, so with replay
+the seeds vary the initialisation and the data order, while every run sees
+the same augmented views.
+
+The report (:func:`summarize`, :func:`write_report`) gives per recipe the
+mean +- sample std of the final top-1 over seeds, and the paired difference
+to a reference recipe (:mod:`.paired`) with its 95% t-interval and the
+number of seeds ahead, as markdown, JSON and PNG, with the command, machine,
+date and versions.
+"""
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import io
+import json
+import math
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from .paired import paired_difference, summarize as summarize_values
+
+TOP1 = 'accuracy/top1'
+TEACHER_TOP1 = 'teacher.accuracy/top1'
+# Settings of the teacher cache that differ between a recording run and a
+# replaying one without changing what they compute (a replay equals its
+# live twin).
+CACHE_KEYS = ('model.teacher_cache', )
+
+
+class ComparisonError(RuntimeError):
+    """A comparison cannot start or could not finish; the message says
+    what to change."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One (config, seed) of a comparison."""
+    recipe: str
+    config: str
+    seed: int
+    work_dir: str
+    options: tuple = ()  # cfg-options ('key=value') of every run
+    cache_dir: Optional[str] = None  # the teacher cache it shares
+    records: bool = False  # writes the cache; its group waits for it
+
+    @property
+    def cfg_options(self) -> List[str]:
+        return [f'randomness.seed={self.seed}', *self.options]
+
+
+# ------------------------------------------------------------ planning
+def recipe_name(config: str) -> str:
+    """``configs/kd/cub_r50_r18.py`` -> ``kd/cub_r50_r18``; a config outside
+    a ``configs`` folder: its file name without ``.py``."""
+    parts = osp.normpath(osp.abspath(config)).split(os.sep)
+    stem = osp.splitext(parts[-1])[0]
+    if 'configs' in parts[:-1]:
+        at = len(parts) - 1 - parts[::-1].index('configs')
+        return '/'.join(parts[at + 1:-1] + [stem])
+    return stem
+
+
+def parse_cfg_options(options: Sequence[str]) -> dict:
+    """``['a.b=1', ...]`` as mmengine's ``--cfg-options`` reads them."""
+    from mmengine.config import DictAction
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    return parser.parse_args(['--o', *options]).o
+
+
+def run_config(run: Run, with_cache: bool = True):
+    """The config ``tools/train.py`` builds for ``run`` (before the
+    Runner): the file, the cfg-options, the work dir and the cache."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
+    cfg.work_dir = run.work_dir
+    if with_cache and run.cache_dir:
+        from .. import teacher_cache
+        cfg.resume = has_checkpoints(run)  # as tools/train.py would run it
+        with contextlib.redirect_stdout(io.StringIO()):  # says record/replay
+            cfg = teacher_cache.apply_to_config(cfg, run.cache_dir)
+    return cfg
+
+
+def is_distillation(cfg) -> bool:
+    model = cfg.get('model') or {}
+    return 'teacher' in model and 'architecture' in model
+
+
+def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
+              options: Sequence[str] = (), replay: bool = True,
+              names: Optional[Sequence[str]] = None) -> List[Run]:
+    """The runs of a comparison, in the order they are trained: config by
+    config, seed by seed. ``names`` are the recipes' names (default:
+    :func:`recipe_name`). With ``replay``, distillation runs get their
+    teacher cache, and the first unfinished run of each cache records it
+    unless the cache is complete."""
+    if not configs or not seeds:
+        raise ComparisonError('give at least one config and one seed.')
+    if len(set(seeds)) != len(seeds):
+        raise ComparisonError(f'--seeds has repeats: {list(seeds)}.')
+    names = list(names or [recipe_name(c) for c in configs])
+    for config in configs:
+        if not osp.isfile(config):
+            raise ComparisonError(f'config {config} does not exist.')
+    if len(set(names)) != len(names):
+        raise ComparisonError(f'two configs have the same recipe name: '
+                              f'{names}. Give each recipe its own config.')
+    work_root = osp.abspath(work_root)
+    runs = [Run(name, config, seed,
+                osp.join(work_root, name, f'seed_{seed}'), tuple(options))
+            for config, name in zip(configs, names) for seed in seeds]
+    if replay:
+        assign_teacher_caches(runs, osp.join(work_root, 'teacher_cache'))
+    return runs
+
+
+def assign_teacher_caches(runs: Sequence[Run], cache_root: str) -> None:
+    from .. import teacher_cache
+    recording = set()
+    for run in runs:
+        cfg = run_config(run, with_cache=False)
+        if not is_distillation(cfg):
+            continue
+        settings = cfg.get('teacher_cache') or {}
+        fingerprint = json.dumps(teacher_cache.cache_fingerprint(
+            cfg, settings.get('dtype', 'float32'),
+            settings.get('data_seed', 0)), sort_keys=True, default=str)
+        key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+        run.cache_dir = osp.join(cache_root, key)
+        if run.cache_dir in recording or run_state(run)[0] == 'finished':
+            continue
+        status = teacher_cache.cache_status(cfg, run.cache_dir,
+                                            resume=has_checkpoints(run))
+        if not status.complete:
+            run.records = True
+            recording.add(run.cache_dir)
+
+
+# -------------------------------------------------------- a run's state
+def has_checkpoints(run: Run) -> bool:
+    return osp.isdir(run.work_dir) and any(
+        name.endswith('.pth') or name == 'last_checkpoint'
+        for name in os.listdir(run.work_dir))
+
+
+def saved_run_config(run: Run) -> Optional[dict]:
+    """The config mmengine saved in the run's work dir, read as data (it is
+    not executed), or None."""
+    from ..runs import saved_config
+    path = osp.join(run.work_dir, osp.basename(run.config))
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return saved_config(f.read())
+
+
+def config_differences(run: Run, saved: dict) -> list:
+    """Where the saved config computes something else than ``run`` would
+    (model, data, schedule, seed; the cache's mode and folder aside)."""
+    from mmengine.config import Config
+
+    from ..runs import config_differences as differences
+    current = Config(run_config(run).to_dict()).to_dict()
+    return [d for d in differences(saved, current)
+            if not d[0].startswith(CACHE_KEYS)]
+
+
+def final_metrics(work_dir: str, max_epochs: int) -> Optional[dict]:
+    """The validation metrics logged after epoch ``max_epochs`` (the newest
+    such record of all the runs in ``work_dir``), or None."""
+    if not osp.isdir(work_dir):
+        return None
+    for stamp in sorted(os.listdir(work_dir), reverse=True):
+        path = osp.join(work_dir, stamp, 'vis_data', 'scalars.json')
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        for record in reversed(records):
+            if TOP1 in record and record.get('step') == max_epochs:
+                return record
+    return None
+
+
+def run_state(run: Run):
+    """``(state, detail)``: 'new' (nothing there), 'finished' (detail: the
+    final metrics), 'unfinished' (the same config stopped part-way) or
+    'other' (detail: why the work dir is not this run's)."""
+    if not osp.isdir(run.work_dir) or not os.listdir(run.work_dir):
+        return 'new', None
+    saved = saved_run_config(run)
+    if saved is None:
+        if has_checkpoints(run):
+            return 'other', ('it holds checkpoints but no '
+                             f'{osp.basename(run.config)} of mmengine')
+        return 'new', None
+    differences = config_differences(run, saved)
+    if differences:
+        key, old, new = differences[0]
+        return 'other', (f'its run has another config ({len(differences)} '
+                         f'differences, e.g. {key}: {old!r} there, {new!r} '
+                         'here)')
+    max_epochs = (saved.get('train_cfg') or {}).get('max_epochs')
+    metrics = final_metrics(run.work_dir, max_epochs)
+    if metrics is not None:
+        return 'finished', metrics
+    return 'unfinished', None
+
+
+def check_work_dirs(runs: Sequence[Run]) -> Dict[str, tuple]:
+    """Each run's state; refuses, before anything is trained, when a work
+    dir holds something that is not that run."""
+    states = {run.work_dir: run_state(run) for run in runs}
+    other = [(run, states[run.work_dir][1]) for run in runs
+             if states[run.work_dir][0] == 'other']
+    if other:
+        listed = '\n'.join(f'  {run.work_dir}: {why}' for run, why in other)
+        raise ComparisonError(
+            f'{len(other)} work dir(s) hold runs that are not this '
+            f'comparison\'s, and are left as they are:\n{listed}\n'
+            'Choose another --work-dir, or move those runs away.')
+    return states
+
+
+def result_of(run: Run, metrics: Optional[dict], status: str,
+              wall_s: Optional[float] = None) -> dict:
+    result = dict(recipe=run.recipe, config=run.config, seed=run.seed,
+                  work_dir=run.work_dir, status=status,
+                  teacher=('record' if run.records else 'replay'
+                           if run.cache_dir else None),
+                  top1=None, teacher_top1=None, wall_s=wall_s)
+    if metrics is not None:
+        result['top1'] = float(metrics[TOP1])
+        if TEACHER_TOP1 in metrics:
+            result['teacher_top1'] = float(metrics[TEACHER_TOP1])
+    return result
+
+
+def collect(runs: Sequence[Run]) -> List[dict]:
+    """Results of the runs that finished ('done'); the others 'missing'."""
+    results = []
+    for run in runs:
+        state, detail = run_state(run)
+        results.append(result_of(run, detail if state == 'finished' else None,
+                                 'done' if state == 'finished' else
+                                 'missing'))
+    return results
+
+
+# ------------------------------------------------------------- training
+def train_arguments(run: Run, resume: bool) -> List[str]:
+    """``tools/train.py`` arguments after the config (any launcher)."""
+    args = ['--work-dir', run.work_dir]
+    if resume:
+        args.append('--resume')
+    if run.cache_dir:
+        args += ['--teacher-cache', run.cache_dir]
+    return args + ['--cfg-options', *run.cfg_options]
+
+
+def cluster_command(run: Run, resume: bool, launcher: str, gpus: int,
+                    partition: Optional[str] = None,
+                    tools_dir: str = 'tools') -> str:
+    """The shell command that trains ``run`` with ``tools/dist_train.sh``
+    (``launcher='dist'``) or ``tools/slurm_train.sh`` (``'slurm'``)."""
+    import shlex
+    args = train_arguments(run, resume)
+    if launcher == 'dist':
+        words = [f'{tools_dir}/dist_train.sh', run.config, str(gpus), *args]
+        return ' '.join(shlex.quote(w) for w in words)
+    if launcher == 'slurm':
+        job = f'{run.recipe.replace("/", "_")}_s{run.seed}'
+        # slurm_train.sh takes the work dir as its fourth argument.
+        rest = args[2:]
+        words = [f'{tools_dir}/slurm_train.sh', partition or 'PARTITION',
+                 job, run.config, run.work_dir, *rest]
+        return f'GPUS={gpus} ' + ' '.join(shlex.quote(w) for w in words)
+    raise ValueError(f"launcher must be 'dist' or 'slurm', got {launcher!r}.")
+
+
+def waits_for(run: Run, runs: Sequence[Run]) -> Optional[Run]:
+    """The run that records ``run``'s teacher cache, if another one does."""
+    if not run.cache_dir or run.records:
+        return None
+    return next((r for r in runs
+                 if r.records and r.cache_dir == run.cache_dir), None)
+
+
+def train_all(runs: Sequence[Run], train_script: str, log_dir: str,
+              jobs: int = 1, cwd: Optional[str] = None,
+              say=print) -> List[dict]:
+    """Train (or reuse) every run with ``python train_script``, ``jobs`` at
+    a time, each with ``cpu_count // jobs`` threads, its output in
+    ``log_dir``; a replaying run starts once its cache's recording run
+    finished. Returns one result per run, in the order of ``runs``; a failed
+    run is 'failed' (its log is named)."""
+    states = check_work_dirs(runs)
+    results: Dict[str, dict] = {}
+    todo = []
+    for run in runs:
+        state, detail = states[run.work_dir]
+        if state == 'finished':
+            results[run.work_dir] = result_of(run, detail, 'reused')
+            say(f'{run.recipe} seed {run.seed}: finished before, top-1 '
+                f'{results[run.work_dir]["top1"]:.2f} (reused)')
+        else:
+            todo.append((run, state == 'unfinished'))
+    os.makedirs(log_dir, exist_ok=True)
+    env = dict(os.environ)
+    env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))
+    env.setdefault('PYTHONWARNINGS', 'ignore::UserWarning')
+    running = {}  # work_dir -> (run, process, log file, start)
+    total, done = len(runs), len(results)
+    while todo or running:
+        for work_dir, (run, proc, log, start) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            log.close()
+            del running[work_dir]
+            wall = time.time() - start
+            # Trained with this very config: only its result is read.
+            metrics = final_metrics(run.work_dir, run_config(
+                run, with_cache=False).train_cfg.max_epochs)
+            done += 1
+            if proc.returncode == 0 and metrics is not None:
+                results[work_dir] = result_of(run, metrics, 'done', wall)
+                say(f'[{done}/{total}] {run.recipe} seed {run.seed}: top-1 '
+                    f'{results[work_dir]["top1"]:.2f} '
+                    f'({_minutes(wall)}{_teacher_note(run)})')
+            else:
+                results[work_dir] = dict(
+                    result_of(run, None, 'failed', wall),
+                    error=f'exit {proc.returncode}; log: {log.name}')
+                say(f'[{done}/{total}] {run.recipe} seed {run.seed}: FAILED '
+                    f'(exit {proc.returncode}); see {log.name}')
+        for item in list(todo):
+            if len(running) >= jobs:
+                break
+            run, resume = item
+            recorder = waits_for(run, runs)
+            if recorder is not None and recorder.work_dir not in results:
+                continue  # its teacher cache is still being recorded
+            todo.remove(item)
+            if recorder is not None and \
+                    results[recorder.work_dir]['status'] == 'failed':
+                results[run.work_dir] = dict(
+                    result_of(run, None, 'failed'),
+                    error=f'its teacher cache was not recorded: '
+                    f'{recorder.recipe} seed {recorder.seed} failed')
+                done += 1
+                continue
+            log_path = osp.join(log_dir, f'{run.recipe.replace("/", "_")}'
+                                f'_seed_{run.seed}.log')
+            log = open(log_path, 'a')
+            cmd = [sys.executable, train_script, run.config,
+                   *train_arguments(run, resume)]
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            running[run.work_dir] = (run, proc, log, time.time())
+        if running:
+            time.sleep(0.5)
+    return [results[run.work_dir] for run in runs]
+
+
+def _minutes(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f'{seconds // 60}:{seconds % 60:02d}'
+
+
+def _teacher_note(run: Run) -> str:
+    return {None: '', 'record': ', teacher recorded',
+            'replay': ', teacher replayed'}[
+                'record' if run.records else 'replay' if run.cache_dir
+                else None]
+
+
+# --------------------------------------------------------------- report
+def summarize(results: Sequence[dict], reference: Optional[str] = None,
+              confidence: float = 0.95) -> dict:
+    """Per recipe (in the order of ``results``): top-1 per seed, mean +-
+    std, and the paired difference to ``reference`` (default: the first
+    recipe) over the seeds both finished."""
+    recipes = list(dict.fromkeys(r['recipe'] for r in results))
+    reference = reference or recipes[0]
+    if reference not in recipes:
+        raise ComparisonError(f'reference {reference!r} is not one of the '
+                              f'recipes {recipes}.')
+    top1 = {name: {r['seed']: r['top1'] for r in results
+                   if r['recipe'] == name and r['top1'] is not None}
+            for name in recipes}
+    rows = []
+    for name in recipes:
+        config = next(r['config'] for r in results if r['recipe'] == name)
+        row = dict(recipe=name, config=config,
+                   top1={str(s): v for s, v in sorted(top1[name].items())})
+        if top1[name]:
+            row.update(summarize_values(top1[name].values()))
+        else:
+            row.update(n=0, mean=math.nan, std=math.nan, min=math.nan,
+                       max=math.nan)
+        if name != reference:
+            row['vs_reference'] = paired_difference(
+                top1[name], top1[reference], confidence)
+        rows.append(row)
+    seeds = sorted({r['seed'] for r in results})
+    return dict(reference=reference, seeds=seeds, confidence=confidence,
+                recipes=rows,
+                missing=[dict(recipe=r['recipe'], seed=r['seed'],
+                              status=r['status'], error=r.get('error'))
+                         for r in results if r['top1'] is None])
+
+
+def _num(x, fmt='.2f') -> str:
+    return '-' if x is None or (isinstance(x, float) and math.isnan(x)) \
+        else format(x, fmt)
+
+
+def format_paired(d: dict) -> str:
+    """``+1.23 [-0.50, +2.96], ahead on 4 of 5`` (mean, t-interval)."""
+    if d['n'] == 0:
+        return 'no common seed'
+    interval = ('' if math.isnan(d['low']) else
+                f" [{d['low']:+.2f}, {d['high']:+.2f}]")
+    return (f"{d['mean']:+.2f}{interval}, ahead on {d['ahead']} of "
+            f"{d['n']}")
+
+
+def format_table(summary: dict) -> str:
+    """The markdown table: one row per recipe."""
+    ref = summary['reference']
+    pct = round(100 * summary['confidence'])
+    lines = [f'| recipe | n | top-1 mean +- std | min - max | vs {ref} '
+             f'(paired: mean [{pct}% CI], seeds ahead) |',
+             '|---|---:|---|---|---|']
+    for row in summary['recipes']:
+        paired = ('reference' if row['recipe'] == ref else
+                  format_paired(row['vs_reference']))
+        lines.append(f"| {row['recipe']} | {row['n']} | "
+                     f"{_num(row['mean'])} +- {_num(row['std'])} | "
+                     f"{_num(row['min'], '.1f')} - {_num(row['max'], '.1f')} "
+                     f'| {paired} |')
+    return '\n'.join(lines)
+
+
+def format_seed_table(summary: dict) -> str:
+    """The markdown table of every run's top-1: recipes by seeds."""
+    seeds = summary['seeds']
+    lines = ['| recipe | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |',
+             '|---|' + '---:|' * len(seeds)]
+    for row in summary['recipes']:
+        cells = [_num(row['top1'].get(str(s))) for s in seeds]
+        lines.append(f"| {row['recipe']} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def format_markdown(summary: dict, meta: dict) -> str:
+    pct = round(100 * summary['confidence'])
+    text = [f"# Comparison of {len(summary['recipes'])} recipes over "
+            f"{len(summary['seeds'])} seeds", '',
+            format_table(summary), '',
+            f"Top-1 (%) after the last epoch. Paired: each recipe's top-1 "
+            f"minus {summary['reference']}'s on the same seed, mean and "
+            f'{pct}% t-interval over the seeds both finished.', '',
+            '## Every run', '', format_seed_table(summary), '']
+    for item in summary['missing']:
+        why = item['status'] + (f"; {item['error']}" if item.get('error')
+                                else '')
+        text.append(f"- missing: {item['recipe']} seed {item['seed']} "
+                    f'({why})')
+    text += ['', '## How it was measured', '']
+    text += [f'- {key}: {value}' for key, value in meta.items()
+             if not isinstance(value, dict)]
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            text.append(f'- {key}: ' + ', '.join(
+                f'{k} {v}' for k, v in value.items()))
+    return '\n'.join(text) + '\n'
+
+
+def plot_comparison(summary: dict, path) -> str:
+    """Each seed's top-1 per recipe (points, a seed's points joined), with
+    the mean, as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = summary['recipes']
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(rows) + 2), 4), dpi=120)
+    for seed in summary['seeds']:
+        ys = [row['top1'].get(str(seed)) for row in rows]
+        xs = [i for i, y in enumerate(ys) if y is not None]
+        ax.plot(xs, [ys[i] for i in xs], color='0.75', linewidth=0.8,
+                marker='o', markersize=4, zorder=1)
+    means = [row['mean'] for row in rows]
+    ax.scatter(range(len(rows)), means, marker='_', s=600, color='tab:red',
+               zorder=2, label='mean')
+    ax.set_xticks(range(len(rows)), [row['recipe'] for row in rows],
+                  rotation=20, ha='right', fontsize=8)
+    ax.set_ylabel('top-1 (%)')
+    ax.set_title(f"{len(summary['seeds'])} seeds; grey lines join one seed",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(path))
+    plt.close(fig)
+    return str(path)
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """The machine a measurement ran on, in words."""
+    import torch
+    text = f'{os.cpu_count()} CPU cores ({cpu_name()})'
+    if torch.cuda.is_available():
+        text += ', ' + ', '.join(torch.cuda.get_device_name(i)
+                                 for i in range(torch.cuda.device_count()))
+    return text
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    out = dict(python=platform.python_version())
+    for name in ('torch', 'mmengine', 'mmpretrain', 'mmrazor',
+                 'figkd_mmrazor'):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = 'not installed'
+    return out
+
+
+def report_meta(command: str, wall_s: Optional[float] = None, **extra
+                ) -> dict:
+    """Command, date, machine and versions of a report."""
+    meta = dict(command=command,
+                date=datetime.datetime.now().astimezone().isoformat(
+                    timespec='seconds'),
+                machine=machine(), **extra)
+    if wall_s is not None:
+        meta['wall_s'] = round(wall_s, 1)
+    meta['versions'] = versions()
+    return meta
+
+
+def _without_nan(value):
+    """NaN (an undefined std or interval) as JSON's null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def write_report(summary: dict, meta: dict, out_dir, name: str = 'comparison'
+                 ) -> Dict[str, str]:
+    """``out_dir/<name>.{md,json,png}``; returns the paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {ext: osp.join(str(out_dir), f'{name}.{ext}')
+             for ext in ('md', 'json', 'png')}
+    with open(paths['md'], 'w') as f:
+        f.write(format_markdown(summary, meta))
+    with open(paths['json'], 'w') as f:
+        json.dump(_without_nan(dict(meta=meta, **summary)), f, indent=1)
+        f.write('\n')
+    plot_comparison(summary, paths['png'])
+    return paths
