@@ -202,6 +202,73 @@ def test_operator_is_built_once_per_class_count(monkeypatch):
     assert built == [50, 37]
 
 
+def test_class_order_permutes_before_transform(tmp_path, path):
+    s, t = _logits(c=12)
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(1))
+    path = tmp_path / 'order.json'
+    path.write_text(json.dumps({'class_order': order.tolist()}))
+    for spec in (order.tolist(), str(path)):
+        got = FiGKDLoss(class_order=spec, wavelet='db2')(s, t)
+        ref = FiGKDLoss(wavelet='db2')(s[:, order], t[:, order])
+        torch.testing.assert_close(got, ref)
+    assert not torch.allclose(FiGKDLoss(class_order=order.tolist())(s, t),
+                              FiGKDLoss()(s, t))
+
+
+def test_teacher_detach():
+    s, t = _logits()
+    s.requires_grad_(True)
+    t.requires_grad_(True)
+    FiGKDLoss()(s, t).backward()
+    assert t.grad is None and s.grad is not None
+    FiGKDLoss(teacher_detach=False)(s, t).backward()
+    assert t.grad is not None and t.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_logits_compute_in_float32(dtype):
+    s, t = _logits(scale=5.0)
+    loss = FiGKDLoss(wavelet='db2', level=2)
+    ref = loss(s.to(dtype).float(), t.to(dtype).float())
+    got = loss(s.to(dtype), t.to(dtype))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, ref)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        under_autocast = loss(s.to(dtype), t.to(dtype))
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, ref)
+
+
+def test_finite_for_large_logits():
+    s, t = _logits(scale=1.0)
+    s = (s * 1e4).clamp(-1e4, 1e4).requires_grad_(True)
+    t = (t * 1e4).clamp(-1e4, 1e4)
+    for distance in ('kl', 'mse'):
+        loss = FiGKDLoss(distance=distance, wavelet='db4', level=2)(s, t)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(s.grad).all()
+        s.grad = None
+
+
+def test_large_class_count_runs_level_by_level(monkeypatch):
+    # ImageNet-21k: beyond OPERATOR_MAX_CLASSES no C x C matrix is built,
+    # so the memory stays linear in the class count.
+    def no_operator(length, *args):
+        raise AssertionError(f'a {length} x {length} operator was built')
+
+    monkeypatch.setattr(figkd_module, 'band_operator', no_operator)
+    s, t = _logits(n=2, c=21843)
+    loss = FiGKDLoss(wavelet='sym8', level=3)
+    value = loss(s, t)
+    ref_s = _pywt_bands(s, 'sym8', 'periodization', 3, 0.0, [1.0] * 3,
+                        'reconstruct')
+    ref_t = _pywt_bands(t, 'sym8', 'periodization', 3, 0.0, [1.0] * 3,
+                        'reconstruct')
+    assert 21843 > figkd_module.OPERATOR_MAX_CLASSES
+    torch.testing.assert_close(value.double(), _kl(ref_s, ref_t, 4.0),
+                               rtol=1e-4, atol=1e-5)
+
+
 # ------------------------------------------------------------- bad input
 @pytest.mark.parametrize('kwargs,match', [
     (dict(wavelet='db44'), r"Unknown discrete wavelet 'db44'.*'db4'"),
