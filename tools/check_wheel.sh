@@ -11,9 +11,9 @@
 #    requirements-mim.txt (openmim), installs the wheel, and runs `pip check`;
 # 3. from a folder outside the repository: measures the start-up cost of the
 #    import hook (figkd_mmrazor_hook.pth), runs `mim search figkd_mmrazor`,
-#    `mim train figkd_mmrazor` and `mim train mmrazor` on a one-epoch demo
-#    run with generated data, and checks that `pip uninstall` removes the
-#    .pth file.
+#    `mim train figkd_mmrazor`, `mim train mmrazor` and `mim train
+#    mmpretrain` on a one-epoch demo run with generated data, and checks
+#    that `pip uninstall` removes the .pth file.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-/tmp/figkd_wheel_venv}"
@@ -116,6 +116,12 @@ step "mim train mmrazor $CONFIG"
     "${TINY[@]}" > train_mmrazor.log 2>&1 || { tail -40 train_mmrazor.log; fail "mim train mmrazor"; }
 grep -m1 'distill.loss_figkd' train_mmrazor.log
 test -f work_mmrazor/epoch_1.pth || fail "no checkpoint from mim train mmrazor"
+
+step "mim train mmpretrain $CONFIG"
+"$VENV/bin/mim" train mmpretrain "$CONFIG" --work-dir work_mmpretrain \
+    "${TINY[@]}" > train_mmpretrain.log 2>&1 || { tail -40 train_mmpretrain.log; fail "mim train mmpretrain"; }
+grep -m1 'distill.loss_figkd' train_mmpretrain.log
+test -f work_mmpretrain/epoch_1.pth || fail "no checkpoint from mim train mmpretrain"
 
 step "pip uninstall removes the hook"
 "$PY" -m pip uninstall -q -y figkd_mmrazor
