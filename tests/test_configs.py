@@ -4,11 +4,14 @@ distilled student hands off to mmpretrain; a missing teacher fails early.
 Models are built with URL weights turned off (tests have no internet): the
 teacher checkpoint is set to None and every ``Pretrained`` init_cfg dropped.
 """
+import ast
 import copy
 import functools
+import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import mmpretrain
@@ -436,6 +439,174 @@ def test_readme_covers_every_config_and_how_to_run(folder):
                  'tools/slurm_train.sh', 'tools/test.py'):
         assert tool in text
     assert 'not measured' in text.lower()
+
+
+def test_model_index_imports_every_metafile():
+    """mim reads model-index.yml: it must reach every recipe, through
+    modelindex (mmpretrain's dependency, the parser mim uses)."""
+    from modelindex.load_model_index import load as load_model_index
+    index = yaml.safe_load((ROOT / 'model-index.yml').read_text())
+    metafiles = sorted(p.relative_to(ROOT).as_posix()
+                       for p in (ROOT / 'configs').rglob('metafile.yml'))
+    assert sorted(index['Import']) == metafiles
+    models = load_model_index(str(ROOT / 'model-index.yml')).models
+    assert sorted(m.config for m in models) == sorted(
+        c for c in CONFIGS if c.split('/')[1] in FOLDERS)
+    assert len({m.name for m in models}) == len(models)
+
+
+def _urls_of(meta):
+    if isinstance(meta, dict):
+        return [u for k, v in meta.items()
+                for u in ([v] if k == 'URL' else _urls_of(v))]
+    if isinstance(meta, list):
+        return [u for v in meta for u in _urls_of(v)]
+    return []
+
+
+@pytest.mark.parametrize('folder', ALGORITHMS)
+def test_algorithm_collection_cites_its_paper_as_its_readme_does(folder):
+    meta = yaml.safe_load((ROOT / 'configs' / folder / 'metafile.yml')
+                          .read_text())
+    collection, = meta['Collections']
+    paper = collection['Paper']
+    assert paper['URL'].startswith('https://arxiv.org/abs/'), paper
+    readme = (ROOT / 'configs' / folder / 'README.md').read_text()
+    assert f"> [{paper['Title']}]({paper['URL']})" in readme
+    # mim shows these as links: a relative path would point nowhere.
+    for url in _urls_of(meta):
+        assert url.startswith('https://'), url
+
+
+README_SECTIONS = ('<!-- [ALGORITHM] -->', '## Abstract', '## How to use it',
+                   '## Results and models', '## Citation')
+IMAGE = re.compile(r'<img src="([^"]+)"|!\[[^\]]*\]\(([^)]+)\)')
+
+
+@pytest.mark.parametrize('folder', ALGORITHMS)
+def test_algorithm_readme_has_mmrazors_shape(folder):
+    text = (ROOT / 'configs' / folder / 'README.md').read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith('# ') and lines[2].startswith('> [')
+    where = [text.index(s) for s in README_SECTIONS]
+    assert where == sorted(where), 'sections out of order'
+    assert '```bibtex\n@' in text[text.index('## Citation'):]
+    for call in ('get_model(', 'ImageClassificationInferencer('):
+        assert call in text[text.index('## How to use it'):]
+    images = [a or b for a, b in IMAGE.findall(text)]
+    for image in images:
+        assert '://' not in image
+        assert (ROOT / 'configs' / folder / image).resolve().is_file(), image
+    if folder != 'dkd':  # no DKD spectrum has been measured
+        assert images, 'no figure'
+
+
+@pytest.mark.parametrize('folder', ALGORITHMS + ('baselines', ))
+def test_readme_work_dir_note_matches_the_train_scripts(folder, monkeypatch):
+    from figkd_mmrazor.preflight import default_work_dir
+    config = (f'configs/{folder}/cub_r50_r18.py' if folder in ALGORITHMS
+              else 'configs/baselines/cub_r18.py')  # the README's example
+    text = (ROOT / 'configs' / folder / 'README.md').read_text()
+    ours = default_work_dir(str(ROOT / config))
+    name = Path(config).stem
+    assert ours == os.path.join('work_dirs', folder, name)
+    assert f'`work_dirs/{folder}/<config name>`' in text or (
+        '`work_dirs/<algorithm folder>/<config name>`' in text
+        and f'`{ours}`' in text)
+    # What the README says of mmpretrain's script, from the script itself.
+    script = _mmpretrain_train_script()
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', ['train.py', str(ROOT / config)])
+    theirs = script.merge_args(load(config), script.parse_args()).work_dir
+    assert os.path.normpath(theirs) == os.path.join('work_dirs', name)
+    assert '`work_dirs/<config name>`' in text
+
+
+DEMO_ROW_SOURCE = re.compile(r'\(((?:\.\./)+)docs/(seed_study/\w+\.md)\)')
+
+
+@pytest.mark.parametrize('folder', ALGORITHMS + ('baselines', ))
+def test_readme_measured_numbers_are_those_of_their_source(folder):
+    """Every table row citing a stored seed-study output quotes it."""
+    text = (ROOT / 'configs' / folder / 'README.md').read_text()
+    rows = [line for line in text.splitlines()
+            if line.startswith('|') and DEMO_ROW_SOURCE.search(line)]
+    assert rows
+    for row in rows:
+        source = (ROOT / 'docs' / DEMO_ROW_SOURCE.search(row).group(2))
+        stored = source.read_text()
+        seeds = row.strip('|').split('|')[1].strip()
+        (mean, std), *paired = re.findall(
+            r'([+-]?\d+\.\d+) \+- (\d+\.\d+)', row)
+        assert f'| {seeds} | {mean} | {std} |' in stored, row
+        for diff, spread in paired:
+            assert f'{diff} +- {spread} (n={seeds})' in stored, row
+
+
+# ------------------------------------------------ one experiment, 3 losses
+EXPERIMENTS = sorted({Path(c).stem for c in DISTILL})
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS + ['demo'])
+def test_algorithms_of_one_experiment_differ_only_in_the_loss(name):
+    """configs/{figkd,kd,dkd}/<name>.py, merged, are one experiment: the
+    distiller is the only difference (and, in the demo, the work_dir)."""
+    folder = lambda algo: f'configs/demo/{algo}.py' if name == 'demo' \
+        else f'configs/{algo}/{name}.py'
+    rest = {}
+    for algo in ALGORITHMS:
+        cfg = load(folder(algo)).to_dict()
+        loss_name, = cfg['model']['distiller']['distill_losses']
+        assert loss_name == f'loss_{algo}'
+        del cfg['model']['distiller']
+        cfg.pop('distiller', None)
+        cfg.pop('work_dir', None)
+        rest[algo] = cfg
+    assert rest['figkd'] == rest['kd'] == rest['dkd']
+
+
+@pytest.mark.parametrize('config', DISTILL)
+def test_recipe_states_only_its_experiment_and_its_loss(config):
+    """A recipe file names its experiment and its loss, nothing else: the
+    experiment's facts live once, in _base_/experiments/<name>.py."""
+    tree = ast.parse((ROOT / config).read_text())
+    assigned = {target.id for node in tree.body
+                if isinstance(node, ast.Assign) for target in node.targets}
+    assert assigned == {'_base_', 'model'}, assigned
+    values = {node.targets[0].id: node.value for node in tree.body
+              if isinstance(node, ast.Assign)}
+    algo, name = Path(config).parent.name, Path(config).stem
+    assert ast.literal_eval(values['_base_']) == [
+        f'../_base_/experiments/{name}.py', f'../_base_/distill/{algo}.py']
+    assert [k.arg for k in values['model'].keywords] == ['distiller']
+
+
+# ----------------------------------------- other launchers: mmpretrain's
+@functools.lru_cache()
+def _mmpretrain_train_script():
+    """mmpretrain's own tools/train.py, as mim installs it."""
+    spec = importlib.util.spec_from_file_location(
+        '_mmpretrain_train', MIM / 'tools' / 'train.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_dataloaders_accept_mmpretrain_train_script_defaults(
+        config, monkeypatch):
+    """mmpretrain's tools/train.py (and mim train mmpretrain) turns on
+    persistent_workers and pin_memory unless a config sets them; torch
+    refuses persistent workers without workers."""
+    script = _mmpretrain_train_script()
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', ['train.py', str(ROOT / config)])
+    cfg = script.merge_args(load(config), script.parse_args())
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        torch.utils.data.DataLoader(
+            range(2), num_workers=loader.num_workers,
+            persistent_workers=loader.persistent_workers)
 
 
 # --------------------------------------------------------- teacher checks
