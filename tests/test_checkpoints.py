@@ -110,6 +110,29 @@ def test_url_checkpoint_with_pickled_callable_is_refused(name, hub,
     assert not marker.exists()
 
 
+def test_s3_checkpoint_is_loaded_weights_only(tmp_path, monkeypatch):
+    """``s3://`` goes through mmengine's petrel file backend (here a stand-in
+    that serves files from a folder) and is unpickled weights only."""
+    from mmengine.fileio.backends import registry_utils
+
+    class FolderBackend:
+        def __init__(self, **kwargs):
+            pass
+
+        def get(self, uri):
+            return (tmp_path / uri.rsplit('/', 1)[1]).read_bytes()
+
+    monkeypatch.setitem(registry_utils.backends, 'petrel', FolderBackend)
+    torch.save({'state_dict': {'w': torch.arange(3.0)}}, tmp_path / 'ok.pth')
+    loaded = CheckpointLoader.load_checkpoint('s3://bucket/ok.pth')
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(3.0))
+    marker = tmp_path / 'ran'
+    _evil(tmp_path / 'evil.pth', marker)
+    with pytest.raises(CheckpointRefusedError, match='s3://bucket/evil.pth'):
+        CheckpointLoader.load_checkpoint('s3://bucket/evil.pth')
+    assert not marker.exists()
+
+
 def test_local_checkpoint_with_pickled_callable_is_refused(tmp_path):
     marker = tmp_path / 'ran'
     path = str(_evil(tmp_path / 'ckpt.pth', marker))

@@ -1,4 +1,10 @@
-"""Evaluate a checkpoint of a config, as mmpretrain's ``tools/test.py``."""
+"""Evaluate a checkpoint of a config, as mmpretrain's ``tools/test.py``.
+
+Before the Runner is built, the test data and the checkpoint are checked:
+the checkpoint must fit the config's model key by key and shape by shape
+(mmengine would load a student checkpoint into a distillation model, or the
+reverse, with a warning, and test a random model).
+"""
 import argparse
 import os
 
