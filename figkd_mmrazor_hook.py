@@ -48,11 +48,15 @@ class _UnavailableMeta(type):
 
 def make_quantization_stand_in(reason: str):
     """A module whose every public name raises on use, never on import."""
+    from importlib.machinery import ModuleSpec
     module = type(sys)(QUANTIZATION)
     module.__doc__ = ('Stand-in: MMRazor quantization is unavailable '
                       f'({reason}).')
     module.__all__ = []  # ``from .quantization import *`` imports nothing
     module.__path__ = []  # a package, so submodule imports fail cleanly
+    # importlib.util.find_spec() on a loaded module raises without a spec.
+    module.__spec__ = ModuleSpec(QUANTIZATION, None, origin=__name__,
+                                 is_package=True)
 
     def init(self, *args, **kwargs):
         raise _quantization_error(reason)
