@@ -87,6 +87,12 @@ def cache_bytes(num_samples: int, num_classes: int, epochs: int,
     return int(num_samples) * int(epochs) * per_sample
 
 
+def _size(n: int) -> str:
+    if n < 10**6:
+        return f'{n} bytes'
+    return f'{n / 1e6:.1f} MB' if n < 10**9 else f'{n / 1e9:.2f} GB'
+
+
 def check_disk_space(cache_dir: str, needed: int) -> None:
     """Refuse if the file system of ``cache_dir`` cannot take ``needed``."""
     where = osp.abspath(cache_dir)
@@ -95,8 +101,8 @@ def check_disk_space(cache_dir: str, needed: int) -> None:
     free = shutil.disk_usage(where).free
     if free < needed:
         raise TeacherCacheError(
-            f'The teacher cache in {cache_dir} needs {needed / 1e9:.3f} GB '
-            f'more but only {free / 1e9:.3f} GB are free there. Put '
+            f'The teacher cache in {cache_dir} needs {_size(needed)} more '
+            f'but only {_size(free)} are free there. Put '
             'teacher_cache.dir (or --teacher-cache) on a larger disk, or use '
             "teacher_cache.dtype='float16' (half the size).")
 

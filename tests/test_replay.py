@@ -1,0 +1,302 @@
+"""Teacher cache: record a frozen teacher once, replay it exactly.
+
+Runs go through ``tools/train.py --teacher-cache`` as a user's do, on the
+demo pair (ResNet_CIFAR-18, widths 16 -> 8) over tiny generated data with
+random crops and flips, deterministic CPU settings (tests/tiny.py), so
+equality is bitwise where stated. Outside oracles: MMRazor's KLDivergence on
+the cached logits, the teacher's own forward, numpy's float16 rounding, a
+real ``torchrun``.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import figkd_mmrazor  # noqa: F401
+from figkd_mmrazor.teacher_cache import (LOCK, MANIFEST, TeacherCacheError,
+                                         apply_to_config, cache_bytes,
+                                         cache_status)
+from tiny import run_tool, tiny_config, tiny_cub
+
+AUGMENTED = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=32),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+EPOCHS = 2
+
+
+@pytest.fixture(scope='module')
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp('replay')
+
+
+@pytest.fixture(scope='module')
+def cub(tmp):
+    return tiny_cub(tmp / 'cub')
+
+
+def _config(recipe, cub, path, teacher, batch_size=4, epochs=EPOCHS):
+    path = tiny_config(f'configs/demo/{recipe}.py', cub, path,
+                       epochs=epochs, batch_size=batch_size)
+    cfg = Config.fromfile(path)
+    cfg.train_dataloader.dataset.pipeline = AUGMENTED
+    cfg.model.teacher_ckpt = str(teacher)
+    cfg.dump(str(path))
+    return path
+
+
+def _save_teacher(cub, tmp, seed):
+    cfg = Config.fromfile(tiny_config('configs/demo/kd.py', cub,
+                                      tmp / f'teacher{seed}.py'))
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(seed)
+    teacher = MODELS.build(cfg.model.teacher)
+    teacher.init_weights()
+    path = tmp / f'teacher{seed}.pth'
+    torch.save(dict(state_dict=teacher.state_dict()), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def teacher(cub, tmp):
+    return _save_teacher(cub, tmp, seed=0)
+
+
+def _weights(work_dir):
+    return torch.load(work_dir / f'epoch_{EPOCHS}.pth', map_location='cpu',
+                      weights_only=False)['state_dict']
+
+
+def _losses(work_dir):
+    [path] = work_dir.glob('*/vis_data/scalars.json')
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {row['step']: {k: v for k, v in row.items() if 'loss' in k}
+            for row in rows if 'loss' in row}
+
+
+def _assert_same_run(a, b):
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+    assert _losses(a) == _losses(b)
+
+
+def _train(cfg, work_dir, cache, *extra, nproc=None):
+    launcher = ('--launcher', 'pytorch') if nproc else ()
+    return run_tool('tools/train.py', cfg, '--work-dir', work_dir,
+                    '--teacher-cache', cache, *launcher, *extra, nproc=nproc)
+
+
+@pytest.fixture(scope='module')
+def recorded(cub, tmp, teacher):
+    """A float32 recording run of KD: (config, work dir, cache)."""
+    cfg = _config('kd', cub, tmp / 'kd.py', teacher)
+    proc = _train(cfg, tmp / 'record', tmp / 'cache')
+    assert 'Teacher cache: record' in proc.stdout
+    return cfg, tmp / 'record', tmp / 'cache'
+
+
+def test_replaying_run_equals_recording_run(recorded, tmp):
+    cfg, record, cache = recorded
+    proc = _train(cfg, tmp / 'replay', cache)
+    assert 'Teacher cache: replay' in proc.stdout
+    _assert_same_run(record, tmp / 'replay')
+
+
+def _batch(cfg, keys):
+    """Keyed training samples, as the data preprocessor hands them over."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return pseudo_collate([dataset[key] for key in keys])
+
+
+def test_replay_skips_the_teacher_and_feeds_the_recorded_logits(recorded):
+    from mmengine.registry import DefaultScope
+    from mmrazor.models.losses import KLDivergence
+    from mmrazor.registry import MODELS
+    cfg = apply_to_config(Config.fromfile(recorded[0]), recorded[2])
+    # As mmengine's Runner builds it:
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(cfg.model)
+    model.teacher_cache.mode = 'replay'  # what TeacherCacheHook decides
+    keys = [(1, 7), (1, 0), (1, 12), (1, 3)]
+    data = model.data_preprocessor(_batch(cfg, keys), training=True)
+    with np.load(recorded[2] / 'epoch_0001' / 'rank0-of-1.npz') as npz:
+        rows = dict(zip(npz['index'].tolist(), npz['logits']))
+    cached = torch.from_numpy(np.stack([rows[i] for _, i in keys]))
+
+    # The recorded rows are the teacher's answers to these very views ...
+    model.eval()
+    with torch.no_grad():
+        live = model.teacher(data['inputs'], mode='tensor')
+    torch.testing.assert_close(cached, live, rtol=1e-5, atol=1e-6)
+
+    # ... and replay hands them to MMRazor's loss without running it.
+    def refuse(*args, **kwargs):
+        raise AssertionError('the teacher ran during replay')
+
+    model.teacher.forward = refuse
+    losses = model.loss(data['inputs'], data['data_samples'])
+    with torch.no_grad():
+        student = model.student(data['inputs'], mode='tensor')
+    expected = KLDivergence(tau=4.0, loss_weight=1.0)(student, cached)
+    assert torch.equal(losses['distill.loss_kd'].detach(), expected)
+
+
+def test_float16_cache_rounds_the_teacher_and_stays_close(recorded, cub, tmp,
+                                                         teacher):
+    cfg, record, cache32 = recorded
+    cache16 = tmp / 'cache16'
+    _train(cfg, tmp / 'record16', cache16, '--cfg-options',
+           'teacher_cache.dtype=float16')
+    for epoch in range(EPOCHS):
+        name = f'epoch_{epoch:04d}/rank0-of-1.npz'
+        with np.load(cache32 / name) as a, np.load(cache16 / name) as b:
+            assert b['logits'].dtype == np.float16
+            full = a['logits'][np.argsort(a['index'])]
+            half = b['logits'][np.argsort(b['index'])]
+        # numpy's rounding of the float32 answers is the oracle ...
+        assert np.array_equal(half, full.astype(np.float16))
+        # ... an error of at most half a float16 step (2**-11 relative).
+        error = np.abs(half.astype(np.float32) - full)
+        assert (error <= np.abs(full) * 2.0**-11 + 2.0**-25).all()
+        assert error.max() > 0
+    # The recording run trained on the rounded answers: its first distill
+    # loss differs from the float32 run's in the last digits only.
+    step32, step16 = _losses(record)[1], _losses(tmp / 'record16')[1]
+    assert step16['distill.loss_kd'] != step32['distill.loss_kd']
+    assert step16['distill.loss_kd'] == pytest.approx(
+        step32['distill.loss_kd'], rel=1e-3)
+    assert step16['student.loss'] == step32['student.loss']
+    assert cache_bytes(16, 4, 1, 'float16') == 16 * (4 * 2 + 8)
+
+
+def test_torchrun_record_then_one_and_two_process_replay(recorded, cub, tmp,
+                                                         teacher):
+    """Two processes of batch 2 record; each replay equals its live twin:
+    two processes replaying equal the recording run, one process of batch
+    4 replaying the two-process cache equals the one-process run of batch 4
+    (the ``recorded`` KD run, whose teacher ran live)."""
+    cfg1, record1, _ = recorded
+    cfg2 = _config('kd', cub, tmp / 'kd_b2.py', teacher, batch_size=2)
+    cache = tmp / 'cache_2proc'
+    _train(cfg2, tmp / 'record_2proc', cache, nproc=2)
+    files = json.loads((cache / MANIFEST).read_text())['epochs']['0']['files']
+    assert files == ['epoch_0000/rank0-of-2.npz', 'epoch_0000/rank1-of-2.npz']
+    _train(cfg2, tmp / 'replay_2proc', cache, nproc=2)
+    _assert_same_run(tmp / 'record_2proc', tmp / 'replay_2proc')
+    _train(cfg1, tmp / 'replay_1proc', cache)
+    _assert_same_run(record1, tmp / 'replay_1proc')
+
+
+# What may differ between recording and replaying runs, and what may not ----
+
+def test_seed_batch_size_workers_and_loss_may_differ(recorded, cub, tmp,
+                                                     teacher):
+    cfg = Config.fromfile(_config('figkd', cub, tmp / 'figkd.py', teacher,
+                                  batch_size=3))
+    cfg.randomness.seed = 7
+    cfg.train_dataloader.num_workers = 2
+    assert cache_status(cfg, recorded[2]).complete
+
+
+def _refusal(cfg, cache, match):
+    with pytest.raises(TeacherCacheError, match=match) as err:
+        apply_to_config(cfg, cache)
+    return str(err.value)
+
+
+def test_changed_teacher_checkpoint_is_refused(recorded, cub, tmp):
+    cfg = Config.fromfile(recorded[0])
+    cfg.model.teacher_ckpt = str(_save_teacher(cub, tmp, seed=1))
+    message = _refusal(cfg, recorded[2], 'teacher_checkpoint_sha256')
+    assert 'another teacher_cache.dir' in message
+
+
+def test_changed_pipeline_is_refused_naming_the_setting(recorded):
+    cfg = Config.fromfile(recorded[0])
+    cfg.train_dataloader.dataset.pipeline[1].scale = 28
+    _refusal(cfg, recorded[2], r'train_dataset\.pipeline\[1\]\.scale: 32 in '
+             'the cache, 28 in this config')
+
+
+def test_other_dtype_or_data_seed_is_refused(recorded):
+    cfg = Config.fromfile(recorded[0])
+    cfg.teacher_cache = dict(dtype='float16')
+    _refusal(cfg, recorded[2], 'dtype: "float32" in the cache')
+    cfg.teacher_cache = dict(data_seed=1)
+    _refusal(cfg, recorded[2], 'data_seed: 0 in the cache, 1')
+
+
+def _copy_cache(cache, to, drop_epoch):
+    shutil.copytree(cache, to)
+    manifest = json.loads((to / MANIFEST).read_text())
+    del manifest['epochs'][str(drop_epoch)]
+    (to / MANIFEST).write_text(json.dumps(manifest))
+    return to
+
+
+def test_missing_epoch_is_refused(recorded, tmp):
+    cfg = Config.fromfile(recorded[0])
+    cache = _copy_cache(recorded[2], tmp / 'no_epoch_1', drop_epoch=1)
+    message = _refusal(cfg, cache, 'incomplete')
+    assert 'holds epochs 0' in message and 'missing 1' in message
+    assert '--resume' in message
+    # A run longer than the recording is refused the same way.
+    longer = Config.fromfile(recorded[0])
+    longer.train_cfg.max_epochs = EPOCHS + 1
+    _refusal(longer, recorded[2], f'missing {EPOCHS}')
+    # While its recording run is alive, the cache is not touched.
+    (cache / LOCK).write_text(json.dumps(dict(
+        host=os.uname().nodename, pid=os.getpid(), work_dir='elsewhere')))
+    _refusal(Config.fromfile(recorded[0]), cache, 'is being recorded by '
+             f'process {os.getpid()}')
+
+
+def test_teachers_that_cannot_be_replayed_are_refused(recorded):
+    cases = {
+        'teacher_trainable': dict(teacher_trainable=True),
+        'teacher_ckpt': dict(teacher_ckpt=None),
+        'teacher_norm_eval': dict(teacher_norm_eval=False),
+    }
+    for match, change in cases.items():
+        cfg = Config.fromfile(recorded[0])
+        cfg.model.update(change)
+        _refusal(cfg, recorded[2], match)
+    cfg = Config.fromfile(recorded[0])
+    cfg.model.distiller.teacher_recorders = dict(
+        logits=dict(type='ModuleOutputs', source='head.fc'))
+    _refusal(cfg, recorded[2], "dict\\(type='Logits'\\)")
+
+
+def test_cache_that_does_not_fit_the_disk_is_refused_before_training(
+        recorded, tmp):
+    cfg = recorded[0]
+    cache, work = tmp / 'full_disk' / 'cache', tmp / 'full_disk' / 'work'
+    needed = cache_bytes(16, 4, EPOCHS)  # 16 samples, 4 classes, float32
+    # tools/train.py in a process whose disk has one byte too few free.
+    code = (
+        'import collections, runpy, shutil, sys\n'
+        "usage = collections.namedtuple('usage', 'total used free')\n"
+        f'shutil.disk_usage = lambda path: usage(10**12, 0, {needed - 1})\n'
+        f"sys.argv = ['tools/train.py', {str(cfg)!r}, '--work-dir', "
+        f"{str(work)!r}, '--teacher-cache', {str(cache)!r}]\n"
+        "runpy.run_path('tools/train.py', run_name='__main__')\n")
+    proc = run_tool('-c', code, check=False)
+    assert proc.returncode != 0
+    assert 'TeacherCacheError' in proc.stderr
+    assert f'needs {needed} bytes more but only {needed - 1} bytes' in \
+        proc.stderr
+    assert "teacher_cache.dtype='float16'" in proc.stderr
+    # Refused before the first step: no cache files, no checkpoint.
+    assert not cache.exists() or not any(cache.iterdir())
+    assert not list(work.glob('*.pth'))
