@@ -1,5 +1,6 @@
 # ResNet-18 from mmpretrain's ImageNet-1k weights: the students of the 448 px
-# recipes trained alone (configs/baselines/). Set head.num_classes.
+# recipes trained alone (configs/baselines/); pairs/r50_r18.py reads its
+# init_cfg for the distilled student. Set head.num_classes.
 _base_ = 'mmpretrain::_base_/models/resnet18.py'
 
 model = dict(
