@@ -553,14 +553,3 @@ def test_checkpoint_to_test_must_fit_the_config(demo_run):
     cfg.load_from = str(work / 'epoch_1.pth')
     check_before_testing(cfg)
 
-
-def test_train_refuses_a_whole_distillation_checkpoint_as_teacher(
-        demo_run, tmp_path):
-    cfg_path, work = demo_run
-    proc = run_tool('tools/train.py', cfg_path, '--work-dir',
-                    tmp_path / 'work', '--cfg-options',
-                    f'model.teacher_ckpt={work / "epoch_1.pth"}', check=False)
-    assert proc.returncode != 0
-    assert 'CheckpointMismatchError' in proc.stderr
-    assert "'teacher.'" in proc.stderr
-    assert not (tmp_path / 'work').exists()  # before the Runner
