@@ -64,6 +64,16 @@ class KillDuringCheckpointWrite(Hook):
         LocalBackend.put = put
 
 
+def world_seen(work_dir, mode='train'):
+    """{rank: world size} as each process of a run reported it."""
+    seen = {}
+    for path in work_dir.glob(f'world_{mode}_rank*.json'):
+        info = json.loads(path.read_text())
+        assert info['world_size'] == info['runner_world_size'], info
+        seen[info['rank']] = info['world_size']
+    return seen
+
+
 def with_probes(cfg_path, *hooks, out_path=None):
     """Add probe hooks (dicts) to a config file; returns the new path."""
     cfg = Config.fromfile(cfg_path)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from run_probes import run, with_probes
+from run_probes import run, with_probes, world_seen
 from tiny import ROOT, run_tool, tiny_config, tiny_cub
 
 
@@ -155,16 +155,6 @@ def batch_configs(cub, folder):
         'configs/kd/cub_r50_r18.py', cub, folder / 'two.py', epochs=1,
         batch_size=2)), dict(type='RecordWorldSize'))
     return one, two
-
-
-def world_seen(work_dir, mode='train'):
-    """{rank: world size} as each process of a run reported it."""
-    seen = {}
-    for path in work_dir.glob(f'world_{mode}_rank*.json'):
-        info = json.loads(path.read_text())
-        assert info['world_size'] == info['runner_world_size'], info
-        seen[info['rank']] = info['world_size']
-    return seen
 
 
 def test_two_processes_with_batch_b_equal_one_with_batch_2b(cub, tmp_path):
