@@ -19,10 +19,13 @@ globals, mmengine's ``CheckpointLoader`` schemes and ``model_wrapper_cfg``).
    and, on torch >= 2.6, refuses the numpy and message-hub types of its own
    checkpoints at local paths: :func:`apply` registers the weights-only
    loaders of :mod:`figkd_mmrazor.checkpoints` for every scheme instead.
-3. mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``; on a
-   machine without GPUs :func:`init_cpu_distributed` starts a gloo process
+3. mmengine's ``pytorch`` and ``slurm`` launchers call
+   ``torch.cuda.set_device``; on a machine without GPUs
+   :func:`init_cpu_distributed` starts a gloo process
    group instead (mmengine then skips its own init) and DDP without device ids.
 """
+import os
+
 import torch
 
 from figkd_mmrazor_hook import QuantizationUnavailableError  # noqa: F401
@@ -34,8 +37,23 @@ def patch_mmrazor_quantization() -> None:
     figkd_mmrazor_hook.install()
 
 
+def _torch_environment_from_slurm() -> None:
+    """What mmengine's slurm launcher sets, without its CUDA calls."""
+    import subprocess
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        hosts = subprocess.run(
+            ['scontrol', 'show', 'hostname', os.environ['SLURM_NODELIST']],
+            capture_output=True, text=True, check=True).stdout.split()
+        os.environ['MASTER_ADDR'] = hosts[0]
+
+
 def init_cpu_distributed(cfg, launcher: str) -> bool:
-    """Start a gloo process group for ``--launcher pytorch`` without GPUs.
+    """Start a gloo process group for ``--launcher pytorch`` (or
+    ``slurm``) without GPUs.
 
     mmengine's launcher would call ``torch.cuda.set_device`` and fail; with a
     process group already up, the Runner skips its own initialisation. DDP on
@@ -43,8 +61,10 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
     Returns whether it started the group. On GPUs nothing changes (NCCL).
     """
     import torch.distributed as dist
-    if launcher != 'pytorch' or torch.cuda.is_available():
+    if launcher not in ('pytorch', 'slurm') or torch.cuda.is_available():
         return False
+    if launcher == 'slurm':
+        _torch_environment_from_slurm()
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper = cfg.get('model_wrapper_cfg') or dict(
