@@ -696,21 +696,39 @@ class TeacherCache:
         check_disk_space(self.dir, cache_bytes(
             self.num_samples, status.fingerprint['num_classes'] or 0,
             status.epochs_needed - first, self.dtype, len(names)))
-        os.makedirs(self.dir, exist_ok=True)
-        _take_lock(self.dir, cfg.work_dir, replace=lock is not None)
-        self._owns_lock = True
-        if manifest is None or not recorded:
-            manifest = dict(format=FORMAT, fingerprint=status.fingerprint,
-                            dataset_length=self.num_samples, epochs={})
-        manifest['epochs_planned'] = status.epochs_needed
-        manifest['recorded_by'] = dict(
-            host=socket.gethostname(), world_size=get_dist_info()[1],
-            work_dir=osp.abspath(cfg.work_dir),
-            date=datetime.date.today().isoformat())
-        _write_json(osp.join(self.dir, MANIFEST), manifest)
+        self.begin_recording(status.fingerprint, self.num_samples,
+                             status.epochs_needed, cfg.work_dir,
+                             manifest if recorded else None,
+                             stale_lock=lock is not None)
         return 'record'
 
+    def begin_recording(self, fingerprint: dict, num_samples: int,
+                        epochs: int, work_dir: str,
+                        manifest: Optional[dict] = None,
+                        stale_lock: bool = False) -> None:
+        """Take the recording lock and write the manifest (rank 0 only).
+
+        ``manifest``: that of the cache being continued (a resumed
+        recording), else a new one is written. :meth:`start` calls this
+        after its checks; a benchmark may call it directly.
+        """
+        os.makedirs(self.dir, exist_ok=True)
+        _take_lock(self.dir, work_dir, replace=stale_lock)
+        self._owns_lock = True
+        self.mode, self.num_samples = 'record', num_samples
+        if manifest is None:
+            manifest = dict(format=FORMAT, fingerprint=fingerprint,
+                            dataset_length=num_samples, epochs={})
+        manifest['epochs_planned'] = epochs
+        manifest['recorded_by'] = dict(
+            host=socket.gethostname(), world_size=get_dist_info()[1],
+            work_dir=osp.abspath(work_dir),
+            date=datetime.date.today().isoformat())
+        _write_json(osp.join(self.dir, MANIFEST), manifest)
+
     def finish_epoch(self, epoch: int, names) -> None:
+        """Recording: every process writes its samples of ``epoch``, then
+        rank 0 enters the epoch in the manifest."""
         if self.mode != 'record':
             return
         self.write_epoch(epoch)
@@ -718,6 +736,7 @@ class TeacherCache:
         _agree(lambda: self.commit_epoch(epoch, names))
 
     def finish(self) -> None:
+        """Release the recording lock (a cache nobody records any more)."""
         if self._owns_lock:
             lock = osp.join(self.dir, LOCK)
             if osp.exists(lock):

@@ -300,3 +300,18 @@ def test_cache_that_does_not_fit_the_disk_is_refused_before_training(
     # Refused before the first step: no cache files, no checkpoint.
     assert not cache.exists() or not any(cache.iterdir())
     assert not list(work.glob('*.pth'))
+
+
+def test_benchmark_replay_row_times_figkd_without_the_teacher(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = run_tool('tools/analysis/benchmark_step.py', '--config',
+                    'configs/demo/figkd.py', '--size', '32', '--batch', '4',
+                    '--steps', '2', '--warmup', '1', '--threads', '1',
+                    '--methods', 'student', 'figkd', 'replay', '--figkd',
+                    'haar:1', '--json', out)
+    assert '| FiGKD replay |' in proc.stdout
+    rows = {r['method']: r for r in json.loads(out.read_text())['rows']}
+    # Same weights, batch, teacher answers and steps: the same training,
+    # step for step, as FiGKD with its teacher running.
+    assert rows['FiGKD replay']['loss'] == rows['FiGKD haar L1']['loss']
+    assert rows['student (CE)']['ratio_to_student'] == 1.0

@@ -1,4 +1,5 @@
-"""Time one training step of a real pair: student alone, KD, DKD and FiGKD.
+"""Time one training step of a real pair: student alone, KD, DKD, FiGKD, and
+FiGKD with the teacher replayed from a teacher cache.
 
 A step is ``model.train_step(data, optim_wrapper)`` as mmengine's loop runs
 it: data preprocessing, teacher forward (no grad), student forward and
@@ -12,6 +13,9 @@ MMRazor's registry from ``--config`` (a distillation config; default
   ``--figkd WAVELET:LEVEL ...``;
 * ``student``: the pair's student (``model.architecture``) as a plain
   mmpretrain classifier, cross-entropy only (its own loss);
+* ``replay``: FiGKD as in ``configs/_base_/distill/figkd.py`` on
+  ``CachedTeacherDistill`` replaying the batch's teacher logits, recorded
+  once into a temporary teacher cache before timing (no teacher forward);
 * no weights loaded (``teacher_ckpt=None``, Pretrained ``init_cfg`` dropped:
   random weights time the same) and ``--num-classes`` classes on both heads,
   so one synthetic batch (random images, random labels as mmpretrain
@@ -19,11 +23,13 @@ MMRazor's registry from ``--config`` (a distillation config; default
 
 All methods run in one process, interleaved step by step (the order rotates
 every round), after ``--warmup`` steps each; the table reports the median
-step time and the ratio to KD. Ratios are what to compare across machines.
+step time and the ratios to KD and to the student alone. Ratios are what
+to compare across machines.
 
     python tools/analysis/benchmark_step.py [--config CONFIG] [--size 224]
         [--batch 8] [--steps 30] [--amp] [--device auto]
         [--figkd haar:1 haar:3 db4:2 sym8:3] [--num-classes 200]
+        [--methods student kd dkd figkd replay]
 """
 import argparse
 import contextlib
@@ -31,7 +37,9 @@ import copy
 import json
 import os
 import os.path as osp
+import shutil
 import statistics
+import tempfile
 import time
 from typing import Dict, Optional
 
@@ -102,6 +110,14 @@ def method_model_configs(cfg, methods, figkd_specs, num_classes):
     out, skipped = {}, []
     pre = copy.deepcopy(cfg.get('data_preprocessor'))
     for method in methods:
+        if method == 'replay':
+            model = copy.deepcopy(cfg.model)
+            model.update(type='CachedTeacherDistill', data_preprocessor=pre,
+                         distiller=Config.fromfile(
+                             _path(DISTILL_BASES['figkd'])).distiller,
+                         teacher_cache=dict(dir=None, dtype='float32'))
+            out['FiGKD replay'] = ('replay', model)
+            continue
         if method == 'student':
             student = copy.deepcopy(cfg.model.architecture)
             student['data_preprocessor'] = pre
@@ -140,6 +156,10 @@ def build_model(kind: str, model_cfg, device):
     else:
         from mmrazor.registry import MODELS
         init_default_scope('mmrazor')
+    if kind == 'replay':
+        model_cfg = copy.deepcopy(model_cfg)
+        model_cfg['teacher_cache']['dir'] = tempfile.mkdtemp(
+            prefix='teacher_cache_')
     torch.manual_seed(0)  # every model starts from the same weights
     model = MODELS.build(model_cfg).to(device)
     model.train()  # MMRazor algorithms' train() returns None
@@ -187,8 +207,27 @@ def synthetic_batch(batch: int, size: int, num_classes: int, device,
     inputs = [torch.randint(0, 256, (3, size, size), dtype=torch.uint8,
                             generator=gen).to(device) for _ in range(batch)]
     labels = torch.randint(0, num_classes, (batch, ), generator=gen)
-    samples = [DataSample().set_gt_label(int(label)) for label in labels]
+    # sample_key: epoch 0, sample i, for the teacher cache's replay.
+    samples = [DataSample(metainfo=dict(sample_key=(0, i))).set_gt_label(
+        int(label)) for i, label in enumerate(labels)]
     return dict(inputs=inputs, data_samples=samples)
+
+
+def record_for_replay(model, data) -> None:
+    """Record ``data``'s teacher logits as epoch 0 of the model's teacher
+    cache, through the recording path of a real run, then switch it to
+    replay (what ``TeacherCacheHook`` does between two runs)."""
+    cache = model.teacher_cache
+    cache.begin_recording({}, len(data['inputs']), 1, cache.dir)
+    names = list(model.distiller.teacher_recorders.recorders)
+    model.eval()  # the student's BN statistics stay as built
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, True)
+        model.loss(batch['inputs'], batch['data_samples'])
+    model.train()
+    cache.finish_epoch(0, names)
+    cache.finish()
+    cache.mode = 'replay'
 
 
 def _sync(device):
@@ -215,6 +254,8 @@ def benchmark(config: str = DEFAULT_CONFIG, size: int = 224, batch: int = 8,
     runs = {}
     for label, (kind, model_cfg) in model_cfgs.items():
         model = build_model(kind, model_cfg, device)
+        if kind == 'replay':
+            record_for_replay(model, data)
         runs[label] = (model, build_optim_wrapper(model, cfg, amp, device))
     labels = list(runs)
     times = {label: [] for label in labels}
@@ -245,8 +286,11 @@ def benchmark(config: str = DEFAULT_CONFIG, size: int = 224, batch: int = 8,
         shift = i % len(labels)
         for label in labels[shift:] + labels[:shift]:
             times[label].append(step(label))
+    for model, _ in runs.values():
+        if hasattr(model, 'teacher_cache'):
+            shutil.rmtree(model.teacher_cache.dir, ignore_errors=True)
     median = {label: statistics.median(t) for label, t in times.items()}
-    ref = median.get('KD')
+    ref, alone = median.get('KD'), median.get('student (CE)')
     rows = []
     for label in labels:
         t = sorted(times[label])
@@ -254,6 +298,7 @@ def benchmark(config: str = DEFAULT_CONFIG, size: int = 224, batch: int = 8,
             method=label, median_ms=1e3 * median[label],
             p25_ms=1e3 * t[len(t) // 4], p75_ms=1e3 * t[(3 * len(t)) // 4],
             ratio_to_kd=median[label] / ref if ref else None,
+            ratio_to_student=median[label] / alone if alone else None,
             loss=last_loss[label], peak_mem_mib=peak_mem.get(label)))
     return dict(config=config, size=size, batch=batch, steps=steps,
                 warmup=warmup, amp=amp, device=str(device),
@@ -265,14 +310,14 @@ def benchmark(config: str = DEFAULT_CONFIG, size: int = 224, batch: int = 8,
 
 def format_table(result: Dict) -> str:
     mem = any(r['peak_mem_mib'] is not None for r in result['rows'])
-    head = ['method', 'median ms', 'p25-p75 ms', 'x KD'] + (
+    head = ['method', 'median ms', 'p25-p75 ms', 'x KD', 'x student'] + (
         ['peak MiB'] if mem else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in result['rows']:
-        ratio = ('-' if r['ratio_to_kd'] is None else
-                 f"{r['ratio_to_kd']:.3f}")
+        ratios = ['-' if r.get(key) is None else f'{r[key]:.3f}'
+                  for key in ('ratio_to_kd', 'ratio_to_student')]
         row = [r['method'], f"{r['median_ms']:.2f}",
-               f"{r['p25_ms']:.2f}-{r['p75_ms']:.2f}", ratio]
+               f"{r['p25_ms']:.2f}-{r['p75_ms']:.2f}", *ratios]
         if mem:
             row.append(f"{r['peak_mem_mib']:.0f}")
         lines.append('| ' + ' | '.join(row) + ' |')
@@ -300,7 +345,7 @@ def parse_args(argv=None):
                         help='classes of both heads (default: the config)')
     parser.add_argument('--methods', nargs='+',
                         default=['student', 'kd', 'dkd', 'figkd'],
-                        choices=['student', 'kd', 'dkd', 'figkd'])
+                        choices=['student', 'kd', 'dkd', 'figkd', 'replay'])
     parser.add_argument('--figkd', nargs='+', default=list(DEFAULT_FIGKD),
                         metavar='WAVELET:LEVEL')
     parser.add_argument('--json', help='also write the result here')
