@@ -14,7 +14,7 @@ from mmengine.config import Config
 from figkd_mmrazor import runs
 from figkd_mmrazor.hooks import NonFiniteLossHook
 from run_probes import run
-from tiny import ROOT, tiny_config, tiny_cub
+from tiny import tiny_config, tiny_cub
 
 FIGKD = 'configs/figkd/cub_r50_r18.py'
 KD = 'configs/kd/cub_r50_r18.py'
