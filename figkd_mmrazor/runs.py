@@ -38,7 +38,9 @@ RESUME_FREE_KEYS = ('train_dataloader.num_workers',
                     'train_dataloader.persistent_workers',
                     'train_dataloader.pin_memory',
                     'train_cfg.val_interval', 'train_cfg.val_begin',
-                    'model.teacher_ckpt')
+                    # The teacher's weights are in the checkpoint; a teacher
+                    # cache records or replays the same teacher outputs.
+                    'model.teacher_ckpt', 'model.teacher_cache.mode')
 DOC = 'docs/errors.md, section "Runs and work dirs"'
 
 
