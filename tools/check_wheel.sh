@@ -3,11 +3,13 @@
 # what an OpenMMLab user does with it. Not part of `make test` (it needs a
 # venv with torch, about 6 GB, and a few minutes). Run from the repository:
 #
-#   tools/check_wheel.sh [VENV]        # default VENV: /tmp/figkd_wheel_venv
+#   tools/check_wheel.sh [VENV [REQUIREMENTS]]
+#     VENV default /tmp/figkd_wheel_venv; REQUIREMENTS default
+#     requirements.txt (requirements-lowest.txt: setup.py's lower bounds)
 #
 # 1. builds an sdist from the tracked and new files, and the wheel from that
 #    sdist (so MANIFEST.in is checked too);
-# 2. creates VENV if it does not exist, with requirements.txt and
+# 2. creates VENV if it does not exist, with REQUIREMENTS and
 #    requirements-mim.txt (openmim), installs the wheel, and runs `pip check`;
 # 3. from a folder outside the repository: measures the start-up cost of the
 #    import hook (figkd_mmrazor_hook.pth), runs `mim search figkd_mmrazor`,
@@ -17,6 +19,7 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-/tmp/figkd_wheel_venv}"
+REQUIREMENTS="$(realpath "${2:-$REPO/requirements.txt}")"
 PY="$VENV/bin/python"
 WORK="$(mktemp -d /tmp/figkd_check_wheel.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -51,9 +54,9 @@ EOF
 step "clean venv $VENV"
 if [ ! -x "$PY" ]; then
     python3.11 -m venv "$VENV"
-    "$PY" -m pip install -q -r "$REPO/requirements.txt" \
-        -r "$REPO/requirements-mim.txt"
+    "$PY" -m pip install -q -r "$REQUIREMENTS"
 fi
+"$PY" -m pip install -q -r "$REPO/requirements-mim.txt"
 "$PY" -m pip install -q --force-reinstall --no-deps "$WHEEL"
 "$PY" -m pip check
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
