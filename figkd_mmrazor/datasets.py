@@ -512,15 +512,23 @@ def _check_samples(c, samples, why_empty):
     return seen
 
 
-def _read_leaves(dataset_cfg, bound):
-    """``[(check, {image key: place})]``, one per checkable leaf."""
+def _read_leaves(dataset_cfg, bound, memo=None):
+    """``[(check, {image key: place})]``, one per checkable leaf.
+
+    ``memo`` keeps what was read by config, so that a test loader equal to
+    the val loader (the usual case) is read once.
+    """
+    memo = {} if memo is None else memo
     found = []
     for cfg in _checkable(dataset_cfg):
-        c = _Check(cfg, bound)
-        if c.root and not osp.isdir(c.root):
-            raise FileNotFoundError(
-                c.say(f'data_root folder {c.root} does not exist'))
-        found.append((c, _check_samples(c, *_READERS[c.type](c))))
+        key = repr(cfg)
+        if key not in memo:
+            c = _Check(cfg, bound)
+            if c.root and not osp.isdir(c.root):
+                raise FileNotFoundError(
+                    c.say(f'data_root folder {c.root} does not exist'))
+            memo[key] = (c, _check_samples(c, *_READERS[c.type](c)))
+        found.append(memo[key])
     return found
 
 
@@ -555,11 +563,11 @@ def check_config(cfg, loaders=tuple(_ROLES)):
     testing alone needs only ``('test_dataloader',)``.
     """
     bound = head_num_classes(cfg)
-    read = {}
+    read, memo = {}, {}
     for key in loaders:
         loader = cfg.get(key) or {}
         if loader.get('dataset'):
-            read[key] = _read_leaves(loader['dataset'], bound)
+            read[key] = _read_leaves(loader['dataset'], bound, memo)
     train = [seen for _, seen in read.pop('train_dataloader', [])]
     for key, leaves in read.items():
         for (c, seen), trained in itertools.product(leaves, train):
