@@ -16,7 +16,6 @@ can name (a local path, ``http(s)://``, ``torchvision://``, ``modelzoo://``,
 through them. mmengine itself fetches URLs with
 ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` is False.
 """
-import contextlib
 import io
 import os
 import pickle
@@ -58,21 +57,11 @@ def mmengine_checkpoint_types() -> list:
             getattr, *dict.fromkeys(dtype_classes)]
 
 
-def _allow_listed():
-    # torch >= 2.5 lets weights-only loading admit named types. Older torch
-    # admits tensors and containers only: weights load, while mmengine's
-    # training state (message hub) is refused rather than unpickled.
-    safe_globals = getattr(torch.serialization, 'safe_globals', None)
-    if safe_globals is None:
-        return contextlib.nullcontext()
-    return safe_globals(mmengine_checkpoint_types())
-
-
 def _torch_load(source, map_location, name: str):
     """``torch.load(weights_only=True)`` of a path or buffer; errors name
     the checkpoint as ``name``."""
     try:
-        with _allow_listed():
+        with torch.serialization.safe_globals(mmengine_checkpoint_types()):
             return torch.load(source, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as err:
