@@ -201,7 +201,8 @@ def check_cacheable(cfg) -> None:
     if loop != 'EpochBasedTrainLoop' or not train_cfg.get('by_epoch', True):
         raise TeacherCacheError(
             f'A teacher cache is recorded per epoch; train_cfg uses {loop} '
-            "(by_epoch=False). Use train_cfg=dict(by_epoch=True, "
+            f'(by_epoch={train_cfg.get("by_epoch", True)}). Use the '
+            'EpochBasedTrainLoop: train_cfg=dict(by_epoch=True, '
             'max_epochs=N).')
     if (cfg.get('default_hooks') or {}).get('sampler_seed', {}) is None:
         raise TeacherCacheError(

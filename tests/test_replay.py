@@ -278,6 +278,26 @@ def test_teachers_that_cannot_be_replayed_are_refused(recorded):
     _refusal(cfg, recorded[2], "dict\\(type='Logits'\\)")
 
 
+def test_data_and_loops_that_cannot_be_keyed_are_refused(recorded):
+    def changed(edit):
+        cfg = Config.fromfile(recorded[0])
+        edit(cfg)
+        return cfg
+
+    cases = {
+        'batch_augments': lambda c: c.data_preprocessor.update(
+            batch_augments=dict(augments=[dict(type='Mixup', alpha=0.8)])),
+        'EpochBasedTrainLoop': lambda c: c.update(train_cfg=dict(
+            type='IterBasedTrainLoop', max_iters=8)),
+        'DistSamplerSeedHook': lambda c: c.default_hooks.update(
+            sampler_seed=None),
+        'distill_deliveries': lambda c: c.model.distiller.update(
+            distill_deliveries=dict(d=dict(type='MethodOutputs'))),
+    }
+    for match, edit in cases.items():
+        _refusal(changed(edit), recorded[2], match)
+
+
 def test_cache_that_does_not_fit_the_disk_is_refused_before_training(
         recorded, tmp):
     cfg = recorded[0]
