@@ -28,8 +28,12 @@ class NonFiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
-        bad = {name: float(value) for name, value in (outputs or {}).items()
-               if 'loss' in name and not math.isfinite(float(value))}
+        losses = {name: float(value.detach() if torch.is_tensor(value)
+                              else value)
+                  for name, value in (outputs or {}).items()
+                  if 'loss' in name}
+        bad = {name: value for name, value in losses.items()
+               if not math.isfinite(value)}
         if bad:
             losses = ', '.join(f'{name}={value}'
                                for name, value in bad.items())
