@@ -1,0 +1,427 @@
+"""Plant each bug of docs/testing.md in a copy of the repository; show the suite catches it.
+
+Not part of the CI run (it runs the relevant tests once per bug, minutes in
+all). Run it before a release, or after changing a test that guards a bug:
+
+    .venv/bin/python tests/plant_bugs.py            # every bug
+    .venv/bin/python tests/plant_bugs.py --list     # the catalogue
+    .venv/bin/python tests/plant_bugs.py recorder-detaches-logits loss-reduction-none-permuted
+
+The tracked and untracked-not-ignored files are copied into a temporary
+folder (one per job). First each distinct test selection runs there
+unplanted and must pass, so a later failure is the bug's doing. Then for
+each bug one exact text replacement is made (the replaced text must occur
+exactly once, so a stale entry fails loudly instead of planting nothing),
+the tests named for that bug run with ``python -m pytest`` (the copy first
+on PYTHONPATH, for subprocesses too), and the file is restored. A bug is
+*caught* when those tests fail. Exit status 0 only when every planted bug
+is caught. ``--jobs N`` tests N bugs at once (N copies); docs/testing.md
+lists the bugs with the test that catches each and the last result.
+"""
+import argparse
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name -> (file, text to replace, replacement, tests that must fail)
+# Keep in step with docs/testing.md: each row there names its bug here.
+BUGS = {}
+
+
+def bug(name, path, old, new, *tests):
+    BUGS[name] = (path, old, new, tests)
+
+
+# ------------------------------------------------------------ transform
+W, TW = 'figkd_mmrazor/wavelets.py', 'tests/test_wavelets.py::'
+bug('wavelet-analysis-filter-not-flipped', W,
+    'analysis = torch.tensor([dec_lo[::-1], dec_hi[::-1]]',
+    'analysis = torch.tensor([dec_lo, dec_hi]',
+    TW + 'test_matches_pywt_all_modes_levels_lengths[db2]')
+bug('wavelet-symmetric-extension-off-by-one', W,
+    'return [(p if p < n else period - 1 - p, 1.0)]',
+    'return [(p if p < n else max(period - 2 - p, 0), 1.0)]',
+    TW + 'test_matches_pywt_all_modes_levels_lengths[db2]')
+bug('wavelet-periodization-odd-length-not-padded', W,
+    'return [(min(pos % (n + n % 2), n - 1), 1.0)]',
+    'return [(pos % n, 1.0)]',
+    TW + 'test_matches_pywt_all_modes_levels_lengths[db2]')
+bug('waverec-odd-length-trims-the-wrong-end', W,
+    'approx = approx[..., :-1]  # PyWavelets',
+    'approx = approx[..., 1:]  # PyWavelets',
+    TW + 'test_matches_pywt_all_modes_levels_lengths[db2]')
+bug('band-weights-finest-first', W,
+    '    weights = [low_weight, *high_weights]\n',
+    '    weights = [low_weight, *high_weights[::-1]]\n',
+    TW + 'test_band_weighting_and_its_operator_match_pywt')
+
+# ----------------------------------------------------------------- loss
+L, TL = 'figkd_mmrazor/losses/figkd_loss.py', 'tests/test_figkd_loss.py::'
+bug('loss-operator-transposed', L,
+    'return logits @ operator', 'return logits @ operator.T',
+    TL + 'test_weighted_bands_match_pywt')
+bug('loss-operator-one-weight-off', L,
+    'self.high_weights, self.target).to(device, torch.float32)',
+    'self.high_weights[:-1] + [2 * self.high_weights[-1]], '
+    'self.target).to(device, torch.float32)',
+    TL + 'test_weighted_bands_match_pywt')
+# Forward unchanged, backward through the transposed operator: the
+# nearest relative of the old Haar fast path's wrong backward.
+bug('loss-operator-backward-transposed', L,
+    'return logits @ operator',
+    'return logits @ operator + ((logits - logits.detach()) @ '
+    '(operator.T - operator) if operator.shape[0] == operator.shape[1] '
+    'else 0)',
+    TL + 'test_gradient_matches_autograd_through_the_reference')
+bug('loss-student-gradient-stopped', L,
+    'self.bands_signal(preds_S), self.bands_signal(preds_T))',
+    'self.bands_signal(preds_S.detach()), self.bands_signal(preds_T))',
+    TL + 'test_gradient_matches_autograd_through_the_reference')
+# Sums to the same loss; only reduction='none' shows it (the old
+# any_order=True bug).
+bug('loss-reduction-none-permuted', L,
+    '        return loss\n\n    def bands_signal',
+    '        return loss.flip(-1) if loss.dim() else loss\n\n'
+    '    def bands_signal',
+    TL + 'test_reduction_none_values_match_the_reference')
+bug('loss-student-non-finite-unchecked', L,
+    "    bad = [side for side, logits in (('student', preds_S),\n"
+    "                                     ('teacher', preds_T))",
+    "    bad = [side for side, logits in (('teacher', preds_T), )",
+    TL + 'test_non_finite_logits_name_the_side')
+bug('loss-teacher-not-detached', L,
+    '        if self.teacher_detach:\n',
+    '        if False:\n',
+    TL + 'test_teacher_detach')
+bug('loss-kl-without-tau-squared', L,
+    'return self.tau**2 * F.kl_div(', 'return self.tau * F.kl_div(',
+    TL + 'test_kd_identity_holds_for_every_reduction')
+bug('loss-mse-batchmean-divides-by-elements', L,
+    "reduction='sum') / signal_S.shape[0]",
+    "reduction='sum') / signal_S.numel()",
+    'tests/test_figkd_loss.py')
+bug('loss-class-order-ignored', L,
+    'logits = logits.index_select(1, self.class_order)',
+    'logits = logits',
+    TL + 'test_class_order_permutes_before_transform')
+bug('loss-half-precision-kept', L,
+    '        logits = logits.float()\n        operator',
+    '        operator',
+    TL + 'test_half_precision_logits_compute_in_float32')
+
+# ------------------------------------------------------------- recorder
+R = 'figkd_mmrazor/recorders/logits_recorder.py'
+bug('recorder-detaches-logits', R,
+    'return logits.float()', 'return logits.detach().float()',
+    'tests/test_logits_recorder.py::'
+    'test_record_keeps_the_graph_so_the_loss_reaches_the_model')
+bug('recorder-detaches-logits-seen-in-a-training-step', R,
+    'return logits.float()', 'return logits.detach().float()',
+    'tests/test_distill_gradient.py::test_distillation_loss_trains_the_'
+    'student_and_only_the_student[configs/demo/figkd.py]')
+bug('recorder-default-source-not-the-head', R,
+    "def __init__(self, source: str = 'head')",
+    "def __init__(self, source: str = 'neck')",
+    'tests/test_logits_recorder.py::'
+    'test_records_the_head_output_of_mmpretrain_classifiers')
+
+# ----------------------------------------- checkpoints, preflight, hooks
+T = 'tests/test_checkpoints.py::'
+C = 'figkd_mmrazor/checkpoints.py'
+P = 'figkd_mmrazor/preflight.py'
+bug('checkpoint-unpickles-code', C,
+    "            return torch.load(source, map_location=map_location,\n"
+    "                              weights_only=True)",
+    "            return torch.load(source, map_location=map_location,\n"
+    "                              weights_only=False)",
+    T + 'test_local_checkpoint_with_pickled_callable_is_refused')
+bug('url-checkpoint-unpickles-code', C,
+    "    return _torch_load(cached, map_location, f'{url} (cached as {cached})')",
+    "    return torch.load(cached, map_location=map_location, weights_only=False)",
+    T + 'test_url_checkpoint_with_pickled_callable_is_refused')
+bug('fit-compares-shapes-only', C,
+    "    if not (missing or unexpected or mis_shaped):\n        return",
+    "    if not mis_shaped:\n        return",
+    T + 'test_teacher_checkpoint_is_matched_key_by_key')
+bug('fit-without-mmengine-revise-keys', C,
+    "MMENGINE_REVISE_KEYS = ((r'^module\\.', ''), )",
+    "MMENGINE_REVISE_KEYS = ()",
+    T + 'test_teacher_checkpoint_is_matched_key_by_key')
+bug('classifier-is-first-head-weight', C,
+    "    return found[-1]", "    return found[0]",
+    T + 'test_split_and_classifier_of_a_distillation_state')
+bug('student-checkpoint-keeps-teacher-keys', C,
+    "    return dict(meta=meta, state_dict=student)",
+    "    return dict(meta=meta, state_dict={**state_dict_of(checkpoint), "
+    "**student})",
+    T + 'test_student_checkpoint_is_exactly_the_student')
+bug('teacher-init-cfg-unchecked', P,
+    "    init = model['teacher'].get('init_cfg')", "    init = None",
+    T + 'test_distillation_teacher_taken_by_prefix_is_checked_and_loads')
+bug('url-teacher-never-checked', P,
+    "    if '://' in path and int(os.environ.get('LOCAL_RANK', 0)) != 0:",
+    "    if '://' in path:",
+    T + 'test_uncached_url_teacher_is_fetched_once_and_checked')
+bug('test-checkpoint-unchecked', P,
+    "    check_checkpoint_to_test(cfg)\n", "    pass\n",
+    T + 'test_checkpoint_to_test_must_fit_the_config')
+bug('converter-writes-the-whole-checkpoint', 'tools/convert_to_student.py',
+    'atomic_save(student, args.out)', 'atomic_save(checkpoint, args.out)',
+    T + 'test_converter_equals_an_independent_construction')
+bug('converter-overwrites-without-force', 'tools/convert_to_student.py',
+    'if existing and not args.force:', 'if existing and False:',
+    T + 'test_converter_equals_an_independent_construction')
+
+# ---------------------------------------------------- training tool, runs
+TR, RU = 'tools/train.py', 'figkd_mmrazor/runs.py'
+bug('train-ignores-resume', TR,
+    "    if args.resume == 'auto':\n        cfg.resume = True",
+    "    if args.resume == 'auto':\n        cfg.resume = False",
+    'tests/test_reliability.py::'
+    'test_killed_and_resumed_run_equals_uninterrupted_run')
+bug('train-resume-path-ignored', TR,
+    '        cfg.load_from = args.resume\n', '        cfg.load_from = None\n',
+    'tests/test_runs.py::'
+    'test_extending_max_epochs_continues_the_configured_schedule')
+# The processes form a group (the sampler splits the data) but the model
+# is not wrapped in DDP: no gradient is shared, each trains its own copy.
+bug('train-launcher-not-passed-to-the-runner', TR,
+    '    cfg.launcher = args.launcher\n', "    cfg.launcher = 'none'\n",
+    'tests/test_reliability.py::'
+    'test_two_processes_with_batch_b_equal_one_with_batch_2b')
+bug('train-skips-start-up-checks', TR,
+    '    check_before_training(cfg)\n', '',
+    'tests/test_datasets.py::'
+    'test_train_refuses_a_bad_label_before_the_work_dir_exists')
+bug('train-no-validate-ignored', TR,
+    '    if args.no_validate:\n', '    if False:\n',
+    'tests/test_training.py::test_auto_scale_lr_and_no_validate')
+bug('runs-rerun-overwrites-the-work-dir', RU,
+    '        check_fresh_start(work_dir)\n', '        pass\n',
+    'tests/test_runs.py::'
+    'test_rerun_without_resume_refuses_and_start_over_keeps_the_old_run')
+bug('runs-resume-config-unchecked', RU,
+    'for key, old, new in check_resume(cfg, path, allow_changes):',
+    'for key, old, new in []:',
+    'tests/test_runs.py::'
+    'test_resuming_a_figkd_run_with_the_kd_config_is_refused')
+bug('runs-work-dir-not-locked', RU,
+    '        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)\n',
+    '        pass\n',
+    'tests/test_runs.py::test_a_work_dir_is_held_by_one_run_until_it_ends')
+bug('runs-save-not-atomic', RU,
+    '        torch.save(obj, partial)\n        replace_durably(partial, path)',
+    '        torch.save(obj, path)',
+    'tests/test_runs.py::test_atomic_save_keeps_the_old_file_when_a_save_fails')
+bug('runs-no-non-finite-loss-guard', RU,
+    "        hooks.append(dict(type='NonFiniteLossHook'))", '        pass',
+    'tests/test_runs.py::test_diverged_run_stops_at_the_step_and_saves_nothing')
+
+# ------------------------------------------------------------- datasets
+D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'
+bug('dataset-label-equal-to-num-classes-accepted', D,
+    'and label >= top):', 'and label > top):',
+    TD + 'test_cub_train_label_above_head')
+bug('dataset-only-training-labels-checked', D,
+    '    for key in loaders:\n',
+    "    for key in [k for k in loaders if k == 'train_dataloader']:\n",
+    TD + 'test_cub_test_label_above_head_is_not_a_silent_miss')
+bug('dataset-class-id-zero-accepted', D,
+    'if label is not None and (label < 0 or top',
+    'if label is not None and (label < -1 or top',
+    TD + 'test_cub_class_id_zero_is_refused_without_a_head')
+bug('dataset-teacher-head-ignored', D,
+    "    for key in ('', 'architecture', 'teacher'):",
+    "    for key in ('', 'architecture'):",
+    TD + 'test_distillation_bounds_labels_by_the_smaller_head')
+bug('dataset-cub-repeated-id-kept', D,
+    '            if image_id in out:\n', '            if False:\n',
+    TD + 'test_cub_duplicate_image_id')
+bug('dataset-image-twice-in-a-split', D,
+    '        if key in seen:\n', '        if False:\n',
+    TD + 'test_cub_same_image_twice_in_a_split')
+bug('dataset-train-test-leak-unseen', D,
+    '            image = next((k for k in seen if k in trained), None)',
+    '            image = None',
+    TD + 'test_cub_test_id_pointing_at_a_training_image_is_a_leak')
+bug('dataset-empty-split-passes', D,
+    '    if not samples:\n        raise c.empty(why_empty)',
+    '    if False:\n        raise c.empty(why_empty)',
+    TD + 'test_cub_empty_split')
+bug('dataset-cub-split-flag-any-value', D,
+    "    if text not in ('0', '1'):", '    if False:',
+    TD + 'test_cub_split_values_and_id_mismatch')
+bug('dataset-flowers-image-zero-wraps', D,
+    '            if not 1 <= image <= len(labels):',
+    '            if not 0 <= image <= len(labels):',
+    TD + 'test_flowers102_content')
+
+# -------------------------------------------------------------- configs
+TC = 'tests/test_configs.py::'
+bug('config-one-recipe-changes-the-schedule', 'configs/figkd/cub_r50_r18.py',
+    'model = dict(distiller={{_base_.distiller}})',
+    'model = dict(distiller={{_base_.distiller}})\n'
+    'train_cfg = dict(max_epochs=50)',
+    TC + 'test_algorithms_of_one_experiment_differ_only_in_the_loss'
+    '[cub_r50_r18]')
+bug('config-distillation-compares-teacher-with-itself',
+    'configs/_base_/distill/figkd.py',
+    "preds_S=dict(from_student=True, recorder='logits')",
+    "preds_S=dict(from_student=False, recorder='logits')",
+    TC + 'test_config_builds_offline[configs/demo/figkd.py]')
+bug('config-student-head-class-count-differs',
+    'configs/_base_/experiments/cub_r50_r18.py',
+    'architecture=dict(head=dict(num_classes=200))',
+    'architecture=dict(head=dict(num_classes=201))',
+    TC + 'test_config_parses_with_consistent_classes_and_data'
+    '[configs/figkd/cub_r50_r18.py]')
+
+
+def copy_repository(dest: Path) -> None:
+    """The tracked and untracked-not-ignored files (no venv, no work dirs)."""
+    files = subprocess.run(
+        ['git', 'ls-files', '-co', '--exclude-standard'], cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def run_tests(copy: Path, tests) -> subprocess.CompletedProcess:
+    # PYTHONPATH puts the copy ahead of the editable install of the
+    # repository, in pytest and in every process a test starts (tools/*.py,
+    # torchrun), so the planted package is the one used. No bytecode is
+    # written: a restored file must never meet a stale .pyc.
+    env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE='1')
+    return subprocess.run(
+        [sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
+         *tests], cwd=copy, env=env, capture_output=True, text=True)
+
+
+def plant(copy: Path, path, old, new) -> str:
+    """Make the one replacement; return the file's original text."""
+    target = copy / path
+    text = target.read_text()
+    count = text.count(old)
+    if count != 1:
+        raise ValueError(f'{path}: the text to replace occurs {count} times '
+                         f'(must be once): {old!r}. Update tests/plant_bugs.py.')
+    target.write_text(text.replace(old, new))
+    return text
+
+
+class Worker:
+    """One copy of the repository; bugs are planted in it one at a time and
+    the file is restored after each, so the copy is made once per job."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='plant_')
+        self.copy = Path(self.tmp.name)
+        copy_repository(self.copy)
+
+    def baseline(self, tests) -> subprocess.CompletedProcess:
+        return run_tests(self.copy, tests)
+
+    def planted(self, name) -> subprocess.CompletedProcess:
+        path, old, new, tests = BUGS[name]
+        original = plant(self.copy, path, old, new)
+        try:
+            return run_tests(self.copy, tests)
+        finally:
+            (self.copy / path).write_text(original)
+
+
+def _last_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return lines[-1] if lines else result.stderr.strip()[-200:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('names', nargs='*', help='bugs to plant (default: all)')
+    parser.add_argument('--list', action='store_true', help='list the bugs')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='bugs tested at once, each in its own copy '
+                        '(default: 1)')
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='skip running each test selection on the '
+                        'unplanted copy first')
+    args = parser.parse_args()
+    if args.list:
+        for name, (path, _, _, tests) in BUGS.items():
+            print(f'{name:40} {path:40} {" ".join(tests)}')
+        return 0
+    unknown = sorted(set(args.names) - set(BUGS))
+    if unknown:
+        raise SystemExit(f'Unknown bugs {unknown}; see --list.')
+    names = args.names or list(BUGS)
+    # A stale entry fails before any test runs.
+    for name in names:
+        path, old, _, _ = BUGS[name]
+        count = (ROOT / path).read_text().count(old)
+        if count != 1:
+            raise SystemExit(f'{name}: the text to replace occurs {count} '
+                             f'times in {path} (must be once): {old!r}. '
+                             'Update tests/plant_bugs.py.')
+    start_all = time.time()
+    workers = queue.Queue()
+    for _ in range(max(1, args.jobs)):
+        workers.put(Worker())
+
+    def with_worker(fn, *args):
+        worker = workers.get()
+        try:
+            return fn(worker, *args)
+        finally:
+            workers.put(worker)
+
+    # Each distinct test selection runs once on the unplanted copy: its
+    # failing under a bug is then the bug's doing.
+    selections = sorted({BUGS[name][3] for name in names})
+    broken = set()
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        if not args.no_baseline:
+            started = time.time()
+            results = pool.map(lambda tests: with_worker(
+                Worker.baseline, tests), selections)
+            for tests, clean in zip(selections, results):
+                if clean.returncode != 0:
+                    broken.add(tests)
+                    print(f'BASELINE FAILS (fix the tests first): '
+                          f'{" ".join(tests)}\n{clean.stdout[-2000:]}')
+            print(f'baseline: {len(selections) - len(broken)} of '
+                  f'{len(selections)} test selections pass unplanted '
+                  f'({time.time() - started:.0f} s)', flush=True)
+
+        def one(name):
+            started = time.time()
+            result = with_worker(Worker.planted, name)
+            return name, result, time.time() - started
+
+        todo = [n for n in names if BUGS[n][3] not in broken]
+        missed = [n for n in names if BUGS[n][3] in broken]
+        for name, result, seconds in pool.map(one, todo):
+            caught = result.returncode != 0
+            if not caught:
+                missed.append(name)
+            print(f'{"caught" if caught else "MISSED":7} {name:40} '
+                  f'{seconds:5.0f} s  {" ".join(BUGS[name][3])}  '
+                  f'[{_last_line(result)}]', flush=True)
+    print(f'{len(names) - len(missed)} caught of {len(names)} in '
+          f'{time.time() - start_all:.0f} s'
+          + (f'; missed or unchecked: {missed}' if missed else ''))
+    return 1 if missed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
