@@ -33,6 +33,13 @@ Layout of the folder (no pickle anywhere)::
 Every file is written to a temporary name and renamed into place; each
 process writes only its own samples; only rank 0 writes the manifest, and an
 epoch enters the manifest once every sample of it is on disk.
+
+Size (:func:`cache_bytes`): per sample, epoch and class, 4 bytes (float32)
+or 2 bytes (``dtype='float16'``) per teacher recorder, plus 8 bytes per
+sample and epoch for its index. CUB-200-2011 (5,994 training images, 200
+classes) over 100 epochs: 5994 x 100 x (200 x 4 + 8) bytes = 484 MB in
+float32, 245 MB in float16. A recording run refuses to start when the disk
+has less free; a replaying run holds one epoch in memory (4.8 MB here).
 """
 import copy
 import datetime
@@ -582,6 +589,11 @@ class TeacherCache:
         files = [self._shard(epoch, r, world) for r in range(world)]
         seen = np.zeros(self.num_samples, dtype=bool)
         for rel in files:
+            if not osp.isfile(osp.join(self.dir, rel)):
+                raise TeacherCacheError(
+                    f'{rel} was written by another process but is not '
+                    f'visible in {self.dir}: with several nodes, '
+                    'teacher_cache.dir must be on a filesystem they share.')
             with np.load(osp.join(self.dir, rel), allow_pickle=False) as npz:
                 if set(npz.files) != {'index', *names}:
                     raise TeacherCacheError(
