@@ -360,3 +360,66 @@ def test_cluster_commands_carry_the_run(tmp_path):
     assert slurm.startswith(f'GPUS=16 tools/slurm_train.sh gpu demo_kd_s2 '
                             f'{run.config} {run.work_dir} --resume '
                             f'--teacher-cache {run.cache_dir} --cfg-options')
+
+
+def test_a_failed_run_is_reported_with_its_log_and_the_rest_goes_on(
+        tmp_path):
+    # A dataset root that does not exist: tools/train.py stops at start.
+    bad = [f'{loader}.dataset.data_root={tmp_path}/nowhere' for loader in
+           ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    runs = comparison.plan_runs([str(ROOT / 'configs/demo/student.py')],
+                                [0, 1], tmp_path / 'work', bad, replay=False)
+    results = comparison.train_all(runs, str(ROOT / 'tools' / 'train.py'),
+                                   str(tmp_path / 'logs'), jobs=2,
+                                   say=lambda text: None)
+    assert [r['status'] for r in results] == ['failed', 'failed']
+    for result in results:
+        log = result['error'].split('log: ')[1]
+        assert 'nowhere' in open(log).read()
+    summary = comparison.summarize(results)
+    assert len(summary['missing']) == 2
+
+
+def test_logit_spectrum_tool_on_a_distillation_checkpoint(tmp_path):
+    from mmengine.config import Config
+
+    from figkd_mmrazor.analysis.classifier_logits import build_classifier
+    from figkd_mmrazor.demo import DemoSpec
+    from tiny import tiny_cub
+    data = tiny_cub(tmp_path / 'cub')
+    names = '[' + ','.join(DemoSpec.from_dir(data).class_names()) + ']'
+    opts = ['model.teacher.head.num_classes=4',
+            'model.architecture.head.num_classes=4',
+            'data_preprocessor.num_classes=4',
+            f'test_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.classes={names}']
+    cfg = Config.fromfile(ROOT / 'configs/demo/kd.py')
+    cfg.merge_from_dict(comparison.parse_cfg_options(opts))
+    torch.manual_seed(0)
+    teacher = build_classifier(cfg.model.teacher).state_dict()
+    student = build_classifier(cfg.model.architecture).state_dict()
+    ckpt = tmp_path / 'distill.pth'
+    torch.save({'state_dict': {
+        **{f'teacher.{k}': v for k, v in teacher.items()},
+        **{f'architecture.{k}': v for k, v in student.items()}}}, ckpt)
+    order = tmp_path / 'order.json'
+    order.write_text(json.dumps({'class_order': [2, 0, 3, 1]}))
+    for extra, out in (([], 'plain'), (['--class-order', order], 'ordered')):
+        proc = run_tool('tools/analysis/logit_spectrum.py',
+                        'configs/demo/kd.py', ckpt, '--level', '2',
+                        '--device', 'cpu', '--out', tmp_path / out,
+                        *extra, '--cfg-options', *opts)
+        assert '| cA2 |' in proc.stdout and '| cD1 |' in proc.stdout
+    plain, ordered = (json.loads((tmp_path / out / 'spectrum.json')
+                                 .read_text()) for out in ('plain', 'ordered'))
+    assert plain['num_samples'] == 8 and plain['num_classes'] == 4
+    for report in (plain, ordered):
+        for who in ('teacher', 'student'):  # haar: Parseval
+            assert sum(b[f'{who}_energy'] for b in report['bands']) == \
+                pytest.approx(report['total_energy'][who])
+    # Reordering the classes keeps the energy, moves it between bands.
+    assert ordered['total_energy'] == pytest.approx(plain['total_energy'])
+    assert [b['teacher_energy'] for b in ordered['bands']] != \
+        pytest.approx([b['teacher_energy'] for b in plain['bands']])
+    assert (tmp_path / 'plain' / 'spectrum.png').read_bytes()[:4] == \
+        b'\x89PNG'
