@@ -2,8 +2,9 @@
 
 The study runs for real (every run a tools/train.py process, teacher
 recorded once and replayed) on a 4-class demo dataset, two epochs (one
-iteration each) per student, two seeds, two runs at a time. Its table is checked against what each run
-logged, read here independently of the package.
+iteration each) per student, two seeds, two runs at a time. Its table is
+checked against what each run logged, read here independently of the
+package.
 """
 import json
 import re
