@@ -115,7 +115,6 @@ def main():
                                  CONFIGS, 'teacher.py')).randomness.seed,
                              osp.join(work_dir, 'teacher'),
                              tuple(options(False, args.teacher_epochs)))
-    print(f'Teacher: {teacher.work_dir}', flush=True)
     logs = osp.join(work_dir, 'logs')
     result, = comparison.train_all([teacher], train, logs, cwd=ROOT)
     if result['status'] == 'failed':

@@ -388,6 +388,8 @@ def train_all(runs: Sequence[Run], train_script: str, log_dir: str,
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
             running[run.work_dir] = (run, proc, log, time.time())
+            say(f'    {run.recipe} seed {run.seed}: training'
+                f'{_teacher_note(run, done=False)}; log {log_path}')
         if running:
             time.sleep(0.5)
     return [results[run.work_dir] for run in runs]
@@ -398,11 +400,12 @@ def _minutes(seconds: float) -> str:
     return f'{seconds // 60}:{seconds % 60:02d}'
 
 
-def _teacher_note(run: Run) -> str:
-    return {None: '', 'record': ', teacher recorded',
-            'replay': ', teacher replayed'}[
-                'record' if run.records else 'replay' if run.cache_dir
-                else None]
+def _teacher_note(run: Run, done: bool = True) -> str:
+    if not run.cache_dir:
+        return ''
+    if run.records:
+        return ', teacher recorded' if done else ', records the teacher'
+    return ', teacher replayed' if done else ', replays the teacher'
 
 
 # --------------------------------------------------------------- report
