@@ -1,22 +1,24 @@
-"""Plant each bug of docs/testing.md in a copy of the repository; show the suite catches it.
+"""Plant each bug of docs/testing.md in a copy; show the suite catches it.
 
 Not part of the CI run (it runs the relevant tests once per bug, minutes in
 all). Run it before a release, or after changing a test that guards a bug:
 
     .venv/bin/python tests/plant_bugs.py            # every bug
     .venv/bin/python tests/plant_bugs.py --list     # the catalogue
-    .venv/bin/python tests/plant_bugs.py recorder-detaches-logits loss-reduction-none-permuted
+    .venv/bin/python tests/plant_bugs.py recorder-detaches-logits \
+        loss-reduction-none-permuted
 
 The tracked and untracked-not-ignored files are copied into a temporary
-folder (one per job). First each distinct test selection runs there
-unplanted and must pass, so a later failure is the bug's doing. Then for
-each bug one exact text replacement is made (the replaced text must occur
-exactly once, so a stale entry fails loudly instead of planting nothing),
-the tests named for that bug run with ``python -m pytest`` (the copy first
-on PYTHONPATH, for subprocesses too), and the file is restored. A bug is
-*caught* when those tests fail. Exit status 0 only when every planted bug
-is caught. ``--jobs N`` tests N bugs at once (N copies); docs/testing.md
-lists the bugs with the test that catches each and the last result.
+folder (one per job). First the tests of every selection run there
+unplanted, in one pytest run, and must pass, so a later failure is the bug's
+doing. Then for each bug one exact text replacement is made (the replaced
+text must occur exactly once, so a stale entry fails loudly instead of
+planting nothing), the tests named for that bug run with ``python -m
+pytest`` (the copy first on PYTHONPATH, for subprocesses too), and the file
+is restored. A bug is *caught* when those tests fail. Exit status 0 only
+when every planted bug is caught. ``--jobs N`` tests N bugs at once (N
+copies); docs/testing.md lists the bugs with the test that catches each and
+the last result.
 """
 import argparse
 import os
@@ -144,8 +146,10 @@ bug('checkpoint-unpickles-code', C,
     "                              weights_only=False)",
     T + 'test_local_checkpoint_with_pickled_callable_is_refused')
 bug('url-checkpoint-unpickles-code', C,
-    "    return _torch_load(cached, map_location, f'{url} (cached as {cached})')",
-    "    return torch.load(cached, map_location=map_location, weights_only=False)",
+    "    return _torch_load(cached, map_location, "
+    "f'{url} (cached as {cached})')",
+    "    return torch.load(cached, map_location=map_location, "
+    "weights_only=False)",
     T + 'test_url_checkpoint_with_pickled_callable_is_refused')
 bug('fit-compares-shapes-only', C,
     "    if not (missing or unexpected or mis_shaped):\n        return",
@@ -220,10 +224,12 @@ bug('runs-work-dir-not-locked', RU,
 bug('runs-save-not-atomic', RU,
     '        torch.save(obj, partial)\n        replace_durably(partial, path)',
     '        torch.save(obj, path)',
-    'tests/test_runs.py::test_atomic_save_keeps_the_old_file_when_a_save_fails')
+    'tests/test_runs.py::'
+    'test_atomic_save_keeps_the_old_file_when_a_save_fails')
 bug('runs-no-non-finite-loss-guard', RU,
     "        hooks.append(dict(type='NonFiniteLossHook'))", '        pass',
-    'tests/test_runs.py::test_diverged_run_stops_at_the_step_and_saves_nothing')
+    'tests/test_runs.py::'
+    'test_diverged_run_stops_at_the_step_and_saves_nothing')
 
 # ------------------------------------------------------------- datasets
 D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'
@@ -264,6 +270,54 @@ bug('dataset-flowers-image-zero-wraps', D,
     '            if not 0 <= image <= len(labels):',
     TD + 'test_flowers102_content')
 
+# ------------------------------------- teacher cache, keyed augmentation
+TCa, TRp = 'figkd_mmrazor/teacher_cache.py', 'tests/test_replay.py::'
+bug('cache-rows-put-back-in-sorted-order', TCa,
+    '                    arrays[name][index] = rows',
+    '                    arrays[name][np.sort(index)] = rows',
+    TRp + 'test_replay_skips_the_teacher_and_feeds_the_recorded_logits')
+bug('cache-fingerprint-ignores-the-teacher-checkpoint', TCa,
+    '        teacher_checkpoint_sha256=teacher_checkpoint_sha256(\n'
+    '            model.teacher_ckpt),',
+    '        teacher_checkpoint_sha256=None,',
+    TRp + 'test_changed_teacher_checkpoint_is_refused')
+bug('cache-fingerprint-ignores-the-train-pipeline', TCa,
+    '        train_dataset=_train_dataset(cfg),',
+    '        train_dataset=None,',
+    TRp + 'test_changed_pipeline_is_refused_naming_the_setting')
+bug('cache-float16-recording-run-trains-on-unrounded-logits', TCa,
+    "rounded[name] = logits if self.dtype == 'float32' else",
+    'rounded[name] = logits if True else',
+    TRp + 'test_float16_cache_rounds_the_teacher_and_stays_close')
+K, TK = ('figkd_mmrazor/keyed_augmentation.py',
+         'tests/test_keyed_augmentation.py::')
+bug('keyed-view-ignores-the-epoch', K,
+    '[int(data_seed), int(epoch), int(index)]',
+    '[int(data_seed), 0, int(index)]',
+    TK + 'test_view_depends_on_key_only_and_leaves_global_generators_alone')
+bug('keyed-numpy-generator-not-restored', K,
+    '            np.random.set_state(saved[1])\n', '            pass\n',
+    TK + 'test_view_depends_on_key_only_and_leaves_global_generators_alone')
+bug('keyed-sampler-keeps-epoch-0', K,
+    '        self.epoch = int(epoch)\n', '        self.epoch = 0\n',
+    TK + 'test_views_do_not_depend_on_workers_or_sampler_order')
+
+# ------------------------------------------- comparison and the demo study
+CM = 'figkd_mmrazor/analysis/comparison.py'
+bug('comparison-table-shows-the-max-as-the-mean', CM,
+    "f\"{_num(row['mean'])} +- {_num(row['std'])} | \"",
+    "f\"{_num(row['max'])} +- {_num(row['std'])} | \"",
+    'tests/test_analysis.py::test_summary_report_values_and_files')
+bug('comparison-paired-against-the-wrong-recipe', CM,
+    '                top1[name], top1[reference], confidence)',
+    '                top1[name], top1[recipes[-1]], confidence)',
+    'tests/test_analysis.py::test_summary_report_values_and_files')
+bug('demo-study-table-not-its-runs', CM,
+    '        if top1[name]:\n            row.update(summarize_values(',
+    '        if top1[name]:\n            top1[name].pop(min(top1[name]))\n'
+    '        if top1[name]:\n            row.update(summarize_values(',
+    'tests/test_demo_study.py::test_study_table_is_its_runs_results')
+
 # -------------------------------------------------------------- configs
 TC = 'tests/test_configs.py::'
 bug('config-one-recipe-changes-the-schedule', 'configs/figkd/cub_r50_r18.py',
@@ -297,15 +351,17 @@ def copy_repository(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def run_tests(copy: Path, tests) -> subprocess.CompletedProcess:
+def run_tests(copy: Path, tests,
+              stop_early=True) -> subprocess.CompletedProcess:
     # PYTHONPATH puts the copy ahead of the editable install of the
     # repository, in pytest and in every process a test starts (tools/*.py,
     # torchrun), so the planted package is the one used. No bytecode is
     # written: a restored file must never meet a stale .pyc.
     env = dict(os.environ, PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE='1')
     return subprocess.run(
-        [sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider',
-         *tests], cwd=copy, env=env, capture_output=True, text=True)
+        [sys.executable, '-m', 'pytest', *(['-x'] if stop_early else []),
+         '-q', '-rfE', '-p', 'no:cacheprovider', *tests],
+        cwd=copy, env=env, capture_output=True, text=True)
 
 
 def plant(copy: Path, path, old, new) -> str:
@@ -314,8 +370,9 @@ def plant(copy: Path, path, old, new) -> str:
     text = target.read_text()
     count = text.count(old)
     if count != 1:
-        raise ValueError(f'{path}: the text to replace occurs {count} times '
-                         f'(must be once): {old!r}. Update tests/plant_bugs.py.')
+        raise ValueError(f'{path}: the text to replace occurs {count} '
+                         f'times (must be once): {old!r}. Update '
+                         'tests/plant_bugs.py.')
     target.write_text(text.replace(old, new))
     return text
 
@@ -330,7 +387,7 @@ class Worker:
         copy_repository(self.copy)
 
     def baseline(self, tests) -> subprocess.CompletedProcess:
-        return run_tests(self.copy, tests)
+        return run_tests(self.copy, tests, stop_early=False)
 
     def planted(self, name) -> subprocess.CompletedProcess:
         path, old, new, tests = BUGS[name]
@@ -348,7 +405,8 @@ def _last_line(result: subprocess.CompletedProcess) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('names', nargs='*', help='bugs to plant (default: all)')
+    parser.add_argument('names', nargs='*',
+                        help='bugs to plant (default: all)')
     parser.add_argument('--list', action='store_true', help='list the bugs')
     parser.add_argument('--jobs', type=int, default=1,
                         help='bugs tested at once, each in its own copy '
@@ -385,23 +443,26 @@ def main() -> int:
         finally:
             workers.put(worker)
 
-    # Each distinct test selection runs once on the unplanted copy: its
-    # failing under a bug is then the bug's doing.
-    selections = sorted({BUGS[name][3] for name in names})
+    # The tests of every selection run once, together, on the unplanted
+    # copy (one pytest start-up): a later failure is then the bug's doing.
+    selections = {BUGS[name][3] for name in names}
     broken = set()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         if not args.no_baseline:
             started = time.time()
-            results = pool.map(lambda tests: with_worker(
-                Worker.baseline, tests), selections)
-            for tests, clean in zip(selections, results):
-                if clean.returncode != 0:
-                    broken.add(tests)
-                    print(f'BASELINE FAILS (fix the tests first): '
-                          f'{" ".join(tests)}\n{clean.stdout[-2000:]}')
-            print(f'baseline: {len(selections) - len(broken)} of '
-                  f'{len(selections)} test selections pass unplanted '
-                  f'({time.time() - started:.0f} s)', flush=True)
+            every = sorted({test for tests in selections for test in tests})
+            clean = with_worker(Worker.baseline, every)
+            failed = [line.split()[1] for line in clean.stdout.splitlines()
+                      if line.startswith(('FAILED ', 'ERROR '))]
+            if clean.returncode != 0:
+                broken = {tests for tests in selections if not failed or any(
+                    f.startswith(test) for f in failed for test in tests)}
+                print(f'BASELINE FAILS (fix these tests first): {failed}\n'
+                      f'{clean.stdout[-2000:]}')
+            print(f'baseline (unplanted, {len(every)} node ids in one run): '
+                  f'{len(selections) - len(broken)} of {len(selections)} '
+                  f'selections pass ({time.time() - started:.0f} s)',
+                  flush=True)
 
         def one(name):
             started = time.time()
