@@ -5,6 +5,7 @@ Package functions are imported; tools are run as a user runs them
 """
 import json
 import math
+import os
 import statistics
 
 import numpy as np
@@ -423,3 +424,33 @@ def test_logit_spectrum_tool_on_a_distillation_checkpoint(tmp_path):
         pytest.approx([b['teacher_energy'] for b in plain['bands']])
     assert (tmp_path / 'plain' / 'spectrum.png').read_bytes()[:4] == \
         b'\x89PNG'
+
+
+def test_compare_recipes_collects_finished_runs_and_prints_commands(
+        tmp_path):
+    """Runs trained elsewhere (here: written as mmengine writes them) are
+    collected; only unfinished ones get a cluster command."""
+    configs = ['configs/demo/student.py', 'configs/demo/teacher.py']
+    runs = comparison.plan_runs([str(ROOT / c) for c in configs], [0, 1],
+                                tmp_path, replay=False)
+    for i, run in enumerate(runs[:3]):  # the teacher's seed 1 is missing
+        cfg = comparison.run_config(run)
+        epochs = cfg.train_cfg.max_epochs
+        stamp = os.path.join(run.work_dir, '20261128_000000', 'vis_data')
+        os.makedirs(stamp)
+        cfg.dump(os.path.join(run.work_dir, os.path.basename(run.config)))
+        with open(os.path.join(stamp, 'scalars.json'), 'w') as f:
+            json.dump({'accuracy/top1': 20.0 + 3 * i, 'step': epochs}, f)
+    args = ('tools/analysis/compare_recipes.py', *configs, '--seeds', '0',
+            '1', '--work-dir', tmp_path)
+    proc = run_tool(*args, '--collect', check=False)
+    assert proc.returncode != 0 and '1 run(s) missing' in proc.stderr
+    assert '| demo/student | 2 | 21.50 +- 2.12 |' in proc.stdout
+    report = json.loads((tmp_path / 'comparison.json').read_text())
+    assert report['recipes'][1]['top1'] == {'0': 26.0}
+    assert report['missing'][0]['seed'] == 1
+    proc = run_tool(*args, '--launcher', 'dist', '--gpus', '2')
+    commands = [line for line in proc.stdout.splitlines()
+                if 'dist_train.sh' in line]
+    assert len(commands) == 1 and 'randomness.seed=1' in commands[0]
+    assert str(tmp_path / 'demo' / 'teacher' / 'seed_1') in commands[0]
