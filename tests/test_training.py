@@ -86,7 +86,8 @@ def test_teacher_checkpoint_with_other_class_count_fails_before_training(
 
 
 def _lrs(work):
-    [path] = work.glob('*/vis_data/scalars.json')
+    """Learning rate by step of the first run logged in ``work``."""
+    path = sorted(work.glob('*/vis_data/scalars.json'))[0]
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     return {row['step']: row['lr'] for row in rows if 'lr' in row}
 
