@@ -116,7 +116,17 @@ def main():
             runner = RUNNERS.build(cfg)
         else:
             runner = Runner.from_cfg(cfg)
-        runner.train()
+        try:
+            runner.train()
+        except FloatingPointError as err:
+            if 'Epoch(train)' in str(err):
+                raise  # NonFiniteLossHook has named the step
+            # A loss that checks its inputs (FiGKDLoss) raises inside the
+            # step, before NonFiniteLossHook sees the losses: name the step.
+            raise FloatingPointError(
+                f'Non-finite values at Epoch(train) [{runner.epoch + 1}], '
+                f'iteration {runner.iter + 1}; nothing of this step was '
+                f'saved. {err}') from err
     finally:
         runs.end_distributed()
 
