@@ -109,7 +109,7 @@ bug('loss-kl-without-tau-squared', L,
 bug('loss-mse-batchmean-divides-by-elements', L,
     "reduction='sum') / signal_S.shape[0]",
     "reduction='sum') / signal_S.numel()",
-    'tests/test_figkd_loss.py')
+    TL + 'test_mse_distance')
 bug('loss-class-order-ignored', L,
     'logits = logits.index_select(1, self.class_order)',
     'logits = logits',
@@ -235,7 +235,7 @@ bug('runs-no-non-finite-loss-guard', RU,
 D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'
 bug('dataset-label-equal-to-num-classes-accepted', D,
     'and label >= top):', 'and label > top):',
-    TD + 'test_cub_train_label_above_head')
+    TD + 'test_cub_test_label_above_head_is_not_a_silent_miss')
 bug('dataset-only-training-labels-checked', D,
     '    for key in loaders:\n',
     "    for key in [k for k in loaders if k == 'train_dataloader']:\n",
