@@ -196,7 +196,8 @@ def check_cacheable(cfg) -> None:
             'A teacher cache records logits: every teacher recorder must be '
             f"dict(type='Logits'); found {others or 'none'}. Feature "
             'distillation cannot be replayed from the cache.')
-    for where in (cfg.get('data_preprocessor'), model.get('data_preprocessor')):
+    for where in (cfg.get('data_preprocessor'),
+                  model.get('data_preprocessor')):
         if isinstance(where, dict) and where.get('batch_augments'):
             raise TeacherCacheError(
                 'The data preprocessor has batch_augments (Mixup, CutMix): '
@@ -274,7 +275,7 @@ def differences(cached, wanted, path='') -> List[str]:
     return []
 
 
-# Files ------------------------------------------------------------------------
+# Files -----------------------------------------------------------------------
 
 def _write_atomic(path: str, write) -> None:
     """``write(file)`` into a temporary sibling, fsync, rename into place."""
@@ -379,7 +380,7 @@ def _ranges(epochs) -> str:
         or 'none'
 
 
-# Deciding what a run does -----------------------------------------------------
+# Deciding what a run does ----------------------------------------------------
 
 @dataclass
 class CacheStatus:
@@ -498,7 +499,7 @@ def apply_to_config(cfg, cache_dir: Optional[str] = None):
     return cfg
 
 
-# Running ------------------------------------------------------------------------
+# Running ---------------------------------------------------------------------
 
 def _agree(fn) -> None:
     """Run ``fn`` on rank 0; every rank raises the error it raised."""
@@ -650,7 +651,8 @@ class TeacherCache:
         """The recorded logits of the samples ``keys``, as a batch."""
         epochs = {epoch for epoch, _ in keys}
         if len(epochs) != 1:
-            raise TeacherCacheError(f'One batch spans epochs {sorted(epochs)}.')
+            raise TeacherCacheError(
+                f'One batch spans epochs {sorted(epochs)}.')
         epoch = epochs.pop()
         if self._loaded is None or self._loaded[0] != epoch:
             self._loaded = (epoch, self._load(epoch, names))
@@ -658,7 +660,7 @@ class TeacherCache:
         return {name: torch.from_numpy(rows[index]).to(device, torch.float32)
                 for name, rows in self._loaded[1].items()}
 
-    # before and after training ---------------------------------------------------
+    # before and after training -----------------------------------------------
     def start(self, runner, names) -> None:
         """Decide record or replay, check the cache against the run and,
         to record, the free disk space; take the recording lock."""
@@ -842,7 +844,7 @@ class CachedTeacherDistill(SingleTeacherDistill):
 
 @HOOKS.register_module()
 class TeacherCacheHook(Hook):
-    """Start, write per epoch and close the cache of a ``CachedTeacherDistill``.
+    """Start, write per epoch and close a ``CachedTeacherDistill``'s cache.
 
     Before training: checks the cache against the run (dataset length,
     epochs, what it was recorded for) and, to record, the free disk space,
