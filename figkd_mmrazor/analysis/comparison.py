@@ -35,6 +35,7 @@ import datetime
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import os.path as osp
@@ -146,25 +147,38 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
 
 
 def assign_teacher_caches(runs: Sequence[Run], cache_root: str) -> None:
+    from mmengine.logging import MMLogger
+
     from .. import teacher_cache
     recording = set()
-    for run in runs:
-        cfg = run_config(run, with_cache=False)
-        if not is_distillation(cfg):
-            continue
-        settings = cfg.get('teacher_cache') or {}
-        fingerprint = json.dumps(teacher_cache.cache_fingerprint(
-            cfg, settings.get('dtype', 'float32'),
-            settings.get('data_seed', 0)), sort_keys=True, default=str)
-        key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
-        run.cache_dir = osp.join(cache_root, key)
-        if run.cache_dir in recording or run_state(run)[0] == 'finished':
-            continue
-        status = teacher_cache.cache_status(cfg, run.cache_dir,
-                                            resume=has_checkpoints(run))
-        if not status.complete:
-            run.records = True
-            recording.add(run.cache_dir)
+    # Hashing the teacher loads its checkpoint, which mmengine announces.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        for run in runs:
+            _assign_teacher_cache(run, cache_root, recording, teacher_cache)
+    finally:
+        logger.setLevel(level)
+
+
+def _assign_teacher_cache(run, cache_root, recording, teacher_cache):
+    cfg = run_config(run, with_cache=False)
+    if not is_distillation(cfg):
+        return
+    settings = cfg.get('teacher_cache') or {}
+    fingerprint = json.dumps(teacher_cache.cache_fingerprint(
+        cfg, settings.get('dtype', 'float32'),
+        settings.get('data_seed', 0)), sort_keys=True, default=str)
+    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+    run.cache_dir = osp.join(cache_root, key)
+    if run.cache_dir in recording or run_state(run)[0] == 'finished':
+        return
+    status = teacher_cache.cache_status(cfg, run.cache_dir,
+                                        resume=has_checkpoints(run))
+    if not status.complete:
+        run.records = True
+        recording.add(run.cache_dir)
 
 
 # -------------------------------------------------------- a run's state
@@ -336,6 +350,8 @@ def train_all(runs: Sequence[Run], train_script: str, log_dir: str,
                 f'{results[run.work_dir]["top1"]:.2f} (reused)')
         else:
             todo.append((run, state == 'unfinished'))
+    # Recording runs first: the runs that replay their caches wait for them.
+    todo.sort(key=lambda item: not item[0].records)
     os.makedirs(log_dir, exist_ok=True)
     env = dict(os.environ)
     env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))
