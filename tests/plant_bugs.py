@@ -119,6 +119,34 @@ bug('loss-half-precision-kept', L,
     '        operator',
     TL + 'test_half_precision_logits_compute_in_float32')
 
+# From helper "loss"'s own plantings.
+bug('loss-high-weights-reversed-at-build', L,
+    '                             for i, w in enumerate(high_weights)]',
+    '                             for i, w in enumerate(high_weights)][::-1]',
+    TL + 'test_weighted_bands_match_pywt')
+bug('loss-operator-gradient-is-the-identity', L,
+    'return logits @ operator',
+    'return (logits @ operator).detach() + logits - logits.detach()',
+    TL + 'test_gradient_matches_autograd_through_the_reference')
+bug('loss-operator-cached-for-any-class-count', L,
+    '        key = (num_classes, device)', '        key = device',
+    TL + 'test_operator_is_built_once_per_class_count')
+bug('loss-operator-rebuilt-every-call', L,
+    '        self._operators[key] = operator\n', '',
+    TL + 'test_operator_is_built_once_per_class_count')
+bug('loss-product-under-autocast', L,
+    '        with torch.autocast(preds_S.device.type, enabled=False):',
+    '        if True:',
+    TL + 'test_half_precision_logits_compute_in_float32')
+bug('wavelet-transform-via-the-cpu', W,
+    '    return F.conv1d(padded.unsqueeze(1), analysis, stride=2)',
+    '    return F.conv1d(padded.unsqueeze(1).cpu(), analysis.cpu(), stride=2)',
+    TW + 'test_device_and_dtype_preserving_on_the_meta_device')
+bug('wavelet-filters-stay-float64', W,
+    '    return (analysis.unsqueeze(1).to(device=device, dtype=dtype),',
+    '    return (analysis.unsqueeze(1).to(device=device),',
+    TW + 'test_device_and_dtype_preserving_on_the_meta_device')
+
 # ------------------------------------------------------------- recorder
 R = 'figkd_mmrazor/recorders/logits_recorder.py'
 bug('recorder-detaches-logits', R,
@@ -230,6 +258,10 @@ bug('runs-no-non-finite-loss-guard', RU,
     "        hooks.append(dict(type='NonFiniteLossHook'))", '        pass',
     'tests/test_runs.py::'
     'test_diverged_run_stops_at_the_step_and_saves_nothing')
+bug('runs-checkpoint-hook-not-atomic', RU,
+    "        checkpoint['type'] = 'AtomicCheckpointHook'", '        pass',
+    'tests/test_reliability.py::'
+    'test_kill_while_a_checkpoint_is_written_keeps_the_previous_one')
 
 # ------------------------------------------------------------- datasets
 D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'
