@@ -145,7 +145,7 @@ bug('wavelet-transform-via-the-cpu', W,
 bug('wavelet-filters-stay-float64', W,
     '    return (analysis.unsqueeze(1).to(device=device, dtype=dtype),',
     '    return (analysis.unsqueeze(1).to(device=device),',
-    TW + 'test_device_and_dtype_preserving_on_the_meta_device')
+    TW + 'test_matches_pywt_all_modes_levels_lengths[db2]')
 
 # ------------------------------------------------------------- recorder
 R = 'figkd_mmrazor/recorders/logits_recorder.py'
