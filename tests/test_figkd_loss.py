@@ -105,6 +105,12 @@ def test_mse_distance():
     torch.testing.assert_close(loss(s, t).double(),
                                (ref_s - ref_t).square().sum(), rtol=1e-6,
                                atol=0)
+    for reduction, divisor in (('batchmean', s.shape[0]),
+                               ('mean', s.numel())):
+        loss = FiGKDLoss(distance='mse', reduction=reduction, low_weight=0.0)
+        torch.testing.assert_close(
+            loss(s, t).double(), (ref_s - ref_t).square().sum() / divisor,
+            rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize('distance', ['kl', 'mse'])
@@ -150,6 +156,8 @@ def _reference_bands(x, wavelet, mode, low, highs, target):
 
 @pytest.mark.parametrize('num_classes,wavelet,level,low,target', [
     (50, 'haar', 1, 0.0, 'reconstruct'),  # the demo and the recipes
+    (37, 'haar', 1, 0.0, 'reconstruct'),  # Oxford-IIIT Pets: odd
+    (37, 'db4', 2, 0.0, 'reconstruct'),  # odd: operator not symmetric
     (50, 'haar', 3, 0.0, 'reconstruct'),  # the seed study's lead
     (200, 'haar', 1, 0.0, 'reconstruct'),  # CUB
     (200, 'haar', 3, 1.0, 'reconstruct'),

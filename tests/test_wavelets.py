@@ -59,18 +59,18 @@ def test_matches_pywt_all_modes_levels_lengths(wavelet):
                                                atol=atol, err_msg=where)
 
 
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
 @pytest.mark.parametrize('mode', ['periodization', 'symmetric', 'smooth',
                                   'zero'])
-def test_device_and_dtype_preserving_on_the_meta_device(mode):
+def test_device_and_dtype_preserving_on_the_meta_device(mode, dtype):
     # 'meta' tensors have shapes but no data: any step that leaves the
     # input's device (a CPU index plan, a numpy round trip) fails here.
-    signal = torch.empty(3, 37, dtype=torch.float64, device='meta')
+    signal = torch.empty(3, 37, dtype=dtype, device='meta')
     coeffs = wavedec(signal, 'db2', mode, 2)
     assert [c.shape[-1] for c in coeffs] == coeff_lengths(37, 'db2', 2, mode)
-    assert all(c.device.type == 'meta' and c.dtype == torch.float64
-               for c in coeffs)
+    assert all(c.device.type == 'meta' and c.dtype == dtype for c in coeffs)
     rec = waverec(coeffs, 'db2', mode)
-    assert rec.device.type == 'meta' and rec.dtype == torch.float64
+    assert rec.device.type == 'meta' and rec.dtype == dtype
     assert rec.shape == (3, 38)
 
 
