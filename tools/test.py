@@ -65,3 +65,4 @@ def main():
 
 if __name__ == '__main__':
     main()
+    runs.exit_finished_distributed_run()
