@@ -183,9 +183,8 @@ def _assign_teacher_cache(run, cache_root, recording, teacher_cache):
 
 # -------------------------------------------------------- a run's state
 def has_checkpoints(run: Run) -> bool:
-    return osp.isdir(run.work_dir) and any(
-        name.endswith('.pth') or name == 'last_checkpoint'
-        for name in os.listdir(run.work_dir))
+    from ..runs import checkpoints_in
+    return bool(checkpoints_in(run.work_dir))
 
 
 def saved_run_config(run: Run) -> Optional[dict]:
