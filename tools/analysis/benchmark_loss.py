@@ -9,14 +9,20 @@ machines; absolute times depend on the machine and its load.
 
     python tools/analysis/benchmark_loss.py [--threads 1] [--batch 256]
         [--classes 200 1000] [--wavelets haar db4 sym8] [--levels 1 2 3]
+        [--json OUT.json]
 """
 import argparse
+import json
+import os
+import os.path as osp
 import statistics
+import sys
 import time
 
 import torch
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes before mmrazor)
+from figkd_mmrazor.analysis.comparison import report_meta
 from figkd_mmrazor.losses import FiGKDLoss
 from figkd_mmrazor.wavelets import weighted_bands
 from mmrazor.models import KLDivergence
@@ -89,6 +95,8 @@ def main():
                         default=['haar', 'db4', 'sym8'])
     parser.add_argument('--levels', type=int, nargs='+', default=[1, 2, 3])
     parser.add_argument('--repeats', type=int, default=50)
+    parser.add_argument('--json', help='also write the table, with the '
+                        'command, date and machine, here')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,6 +105,7 @@ def main():
     print('| classes | wavelet | level | FiGKD ms | KLDivergence ms | '
           'FiGKD / KD | FiGKD / level by level | FiGKD / ptwt |')
     print('|---|---|---|---|---|---|---|---|')
+    rows = []
     gen = torch.Generator().manual_seed(0)
     for classes in args.classes:
         student = torch.randn(args.batch, classes, generator=gen,
@@ -120,6 +129,9 @@ def main():
                         times[name].append(
                             median_time(step, args.repeats // 5))
                 ms = {k: statistics.median(v) for k, v in times.items()}
+                rows.append(dict(classes=classes, wavelet=wavelet,
+                                 level=level,
+                                 ms={k: v * 1e3 for k, v in ms.items()}))
                 vs_ptwt = (f"{ms['figkd'] / ms['ptwt']:.2f}x"
                            if 'ptwt' in ms else 'ptwt not installed')
                 print(f"| {classes} | {wavelet} | {level} | "
@@ -127,6 +139,13 @@ def main():
                       f"{ms['figkd'] / ms['kd']:.2f}x | "
                       f"{ms['figkd'] / ms['levels']:.2f}x | {vs_ptwt} |",
                       flush=True)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        meta = report_meta(' '.join(['python'] + sys.argv),
+                           threads=torch.get_num_threads(), batch=args.batch,
+                           repeats=args.repeats)
+        with open(args.json, 'w') as f:
+            json.dump(dict(meta, rows=rows), f, indent=2)
 
 
 if __name__ == '__main__':

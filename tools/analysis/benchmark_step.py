@@ -39,6 +39,7 @@ import os
 import os.path as osp
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from typing import Dict, Optional
@@ -46,6 +47,7 @@ from typing import Dict, Optional
 import torch
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes before mmrazor)
+from figkd_mmrazor.analysis.comparison import report_meta
 from figkd_mmrazor.wavelets import dwt_max_level
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -369,8 +371,9 @@ def main(argv=None) -> Dict:
     print(format_table(result))
     if args.json:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        meta = report_meta(' '.join(['python'] + sys.argv))
         with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+            json.dump(dict(meta, **result), f, indent=2)
     return result
 
 
