@@ -8,7 +8,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Read at interpreter start from site-packages; see figkd_mmrazor_hook.py.
 IMPORT_HOOK_PTH = 'figkd_mmrazor_hook.pth'
 # What `mim search/train/test figkd_mmrazor` reads from figkd_mmrazor/.mim.
-MIM_FILES = ['configs', 'tools', 'model-index.yml']
+# docs/ goes too: error messages name its guides (figkd_mmrazor.guides).
+MIM_FILES = ['configs', 'tools', 'docs', 'model-index.yml']
 
 
 class BuildPy(build_py):

@@ -23,13 +23,14 @@ Paths are resolved as mmengine's ``BaseDataset`` resolves them (relative
 ``ann_file``/``data_prefix`` joined to ``data_root``), but only for local
 folders: a remote ``data_root`` (``s3://...``) is left to mmpretrain.
 Nothing here imports torch; mmpretrain and scipy are imported only when a
-check needs them. Messages name the section of the dataset guide (the
-"Datasets" page of the documentation, ``docs/datasets.md`` in the source).
+check needs them. Messages name the section of the dataset guide (``docs/datasets.md``; see
+:mod:`figkd_mmrazor.guides`).
 """
 import itertools
 import os
 import os.path as osp
-import re
+
+from .guides import guide_anchor, guide_path
 
 # mmpretrain type -> (name used in messages, section of the dataset guide)
 _DATASETS = {
@@ -53,11 +54,6 @@ CIFAR100_CLASSES = 100
 # What each dataloader is read for, in messages.
 _ROLES = {'train_dataloader': 'training', 'val_dataloader': 'validation',
           'test_dataloader': 'testing'}
-
-
-def guide_anchor(section):
-    """The link anchor GitHub and MkDocs give a heading of the guide."""
-    return re.sub(r'[^\w\- ]', '', section.strip().lower()).replace(' ', '-')
 
 
 def _type_name(cfg):
@@ -153,8 +149,8 @@ class _Check:
         where = f"dataset type {self.type!r}, data_root {self.root!r}"
         return (f'{self.name} ({where}): {msg}. {self.hint}See the section '
                 f'"{self.section}" of the figkd_mmrazor dataset guide '
-                f'(docs/datasets.md#{guide_anchor(self.section)} in the '
-                f'source) for where to get {self.name} and how to lay it '
+                f'({guide_path("datasets.md")}#'
+                f'{guide_anchor(self.section)}) for where to get {self.name} and how to lay it '
                 'out.')
 
     def lines(self, rel, parse, join=True):

@@ -46,7 +46,8 @@ for needed in ('figkd_mmrazor_hook.pth', 'figkd_mmrazor_hook.py',
                'figkd_mmrazor/.mim/model-index.yml',
                'figkd_mmrazor/.mim/configs/figkd/metafile.yml',
                'figkd_mmrazor/.mim/configs/demo/figkd.py',
-               'figkd_mmrazor/.mim/tools/train.py'):
+               'figkd_mmrazor/.mim/tools/train.py',
+               'figkd_mmrazor/.mim/docs/errors.md'):
     assert needed in names, f'{needed} is not in the wheel'
 print(len(names), 'files in the wheel; hook, configs, tools and index present')
 EOF
