@@ -23,8 +23,11 @@ import shutil
 import socket
 import sys
 import time
+from typing import List
 
 import torch
+
+from .guides import guide
 
 LOCK_FILE = '.run.lock'
 PREVIOUS_RUNS = 'previous_runs'
@@ -41,7 +44,7 @@ RESUME_FREE_KEYS = ('train_dataloader.num_workers',
                     # The teacher's weights are in the checkpoint; a teacher
                     # cache records or replays the same teacher outputs.
                     'model.teacher_ckpt', 'model.teacher_cache.mode')
-DOC = 'docs/errors.md, section "Runs and work dirs"'
+DOC = guide('errors.md', 'Runs and work dirs')
 
 
 class WorkDirError(RuntimeError):
@@ -76,17 +79,19 @@ def replace_durably(partial: str, path: str) -> None:
     _fsync_dir(osp.dirname(osp.abspath(path)))
 
 
-def atomic_save(obj, path) -> None:
-    """``torch.save`` that leaves either the old file or the new, whole one.
+def atomic_write(path, write) -> None:
+    """Write a file that is either the old one or the new, whole one.
 
-    Writes to a temporary name in the same folder, flushes it to disk and
-    renames it into place; a kill or an error mid-write leaves ``path`` as it
-    was (and no temporary file, unless the process was killed).
+    ``write(file)`` fills a temporary name in the same folder, which is
+    flushed to disk and renamed into place; an error mid-write leaves
+    ``path`` as it was and no temporary file, a kill leaves ``path`` as it
+    was and a ``.NAME.partial`` (see :func:`remove_partial_files`).
     """
     path = os.fspath(path)
     partial = _partial_name(path)
     try:
-        torch.save(obj, partial)
+        with open(partial, 'wb') as f:
+            write(f)
         replace_durably(partial, path)
     except BaseException:
         if osp.exists(partial):
@@ -94,12 +99,13 @@ def atomic_save(obj, path) -> None:
         raise
 
 
+def atomic_save(obj, path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
 def atomic_write_text(text: str, path) -> None:
-    path = os.fspath(path)
-    partial = _partial_name(path)
-    with open(partial, 'w') as f:
-        f.write(text)
-    replace_durably(partial, path)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _partial_name(path: str) -> str:
@@ -259,26 +265,40 @@ def _plain(value):
     return value
 
 
-def _compare(old, new, key: str, out: list) -> None:
+def nested_differences(old, new, key: str = '') -> List[tuple]:
+    """``(key, old, new)`` for each place where two nested configs differ.
+
+    Keys are written as ``--cfg-options`` takes them (``a.b.1.c``); a key
+    that only one side has is ``MISSING`` on the other. Lists of the same
+    length that hold dicts or lists are compared item by item, other values
+    as a whole.
+    """
     if isinstance(old, dict) and isinstance(new, dict):
+        found = []
         for name in sorted(old.keys() | new.keys(), key=str):
-            _compare(old.get(name, MISSING), new.get(name, MISSING),
-                     f'{key}.{name}', out)
-    elif (isinstance(old, list) and isinstance(new, list)
-          and len(old) == len(new)
-          and any(isinstance(item, (dict, list)) for item in old + new)):
+            found += nested_differences(
+                old.get(name, MISSING), new.get(name, MISSING),
+                f'{key}.{name}' if key else str(name))
+        return found
+    if (isinstance(old, list) and isinstance(new, list)
+            and len(old) == len(new)
+            and any(isinstance(item, (dict, list)) for item in old + new)):
+        found = []
         for index, (a, b) in enumerate(zip(old, new)):
-            _compare(a, b, f'{key}.{index}', out)
-    elif old != new and not key.startswith(RESUME_FREE_KEYS):
-        out.append((key, old, new))
+            found += nested_differences(a, b, f'{key}.{index}')
+        return found
+    return [(key, old, new)] if old != new else []
 
 
 def config_differences(saved: dict, current: dict) -> list:
     """``(key, saved value, current value)`` where the runs would differ."""
     differences = []
     for section in RESUME_SECTIONS:
-        _compare(_plain(saved.get(section, MISSING)),
-                 _plain(current.get(section, MISSING)), section, differences)
+        differences += [
+            found for found in nested_differences(
+                _plain(saved.get(section, MISSING)),
+                _plain(current.get(section, MISSING)), section)
+            if not found[0].startswith(RESUME_FREE_KEYS)]
     return differences
 
 

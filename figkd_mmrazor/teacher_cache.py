@@ -62,8 +62,10 @@ from mmrazor.models import SingleTeacherDistill
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 
+from .guides import guide
 from .keyed_augmentation import (KeyedAugmentDataset, sample_key,
                                  use_keyed_augmentation)
+from .runs import MISSING, atomic_write, nested_differences
 
 FORMAT = 'figkd_mmrazor.teacher_cache/1'
 MANIFEST = 'manifest.json'
@@ -73,7 +75,7 @@ SETTINGS = ('dir', 'dtype', 'data_seed')
 LOGITS_RECORDERS = ('Logits', 'LogitsRecorder')
 # Dataset settings that change how a dataset is loaded, not what it holds.
 _LOADING_ONLY = ('lazy_init', 'serialize_data', 'max_refetch')
-DOC = 'the "Teacher cache" section of the error guide (docs/errors.md)'
+DOC = guide('errors.md', 'Teacher cache')
 
 
 class TeacherCacheError(ValueError):
@@ -248,52 +250,27 @@ def _short(value, limit=160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-def differences(cached, wanted, path='') -> List[str]:
-    """Readable list of where two fingerprints differ (first few leaves)."""
-    if isinstance(cached, dict) and isinstance(wanted, dict):
-        found = []
-        for key in sorted(set(cached) | set(wanted)):
-            where = f'{path}.{key}' if path else key
-            if key not in cached:
-                found.append(f'{where}: not in the cache, '
-                             f'{_short(wanted[key])} in this config')
-            elif key not in wanted:
-                found.append(f'{where}: {_short(cached[key])} in the cache, '
-                             'not in this config')
-            else:
-                found += differences(cached[key], wanted[key], where)
-        return found
-    if (isinstance(cached, list) and isinstance(wanted, list)
-            and len(cached) == len(wanted)):
-        found = []
-        for i, (a, b) in enumerate(zip(cached, wanted)):
-            found += differences(a, b, f'{path}[{i}]')
-        return found
-    if cached != wanted:
-        return [f'{path}: {_short(cached)} in the cache, {_short(wanted)} '
-                'in this config']
-    return []
+def differences(cached, wanted) -> List[str]:
+    """Readable list of where two fingerprints differ."""
+    found = []
+    for key, old, new in nested_differences(cached, wanted):
+        if old is MISSING:
+            found.append(f'{key}: not in the cache, {_short(new)} in this '
+                         'config')
+        elif new is MISSING:
+            found.append(f'{key}: {_short(old)} in the cache, not in this '
+                         'config')
+        else:
+            found.append(f'{key}: {_short(old)} in the cache, {_short(new)} '
+                         'in this config')
+    return found
 
 
 # Files -----------------------------------------------------------------------
 
-def _write_atomic(path: str, write) -> None:
-    """``write(file)`` into a temporary sibling, fsync, rename into place."""
-    tmp = f'{path}.tmp-{socket.gethostname()}-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def _write_json(path: str, obj) -> None:
     text = json.dumps(obj, indent=1, sort_keys=True).encode()
-    _write_atomic(path, lambda file: file.write(text))
+    atomic_write(path, lambda file: file.write(text))
 
 
 def read_manifest(cache_dir: str) -> Optional[dict]:
@@ -581,7 +558,7 @@ class TeacherCache:
             arrays[name] = np.concatenate(rows)
         path = osp.join(self.dir, self._shard(epoch, rank, world))
         os.makedirs(osp.dirname(path), exist_ok=True)
-        _write_atomic(path, lambda file: np.savez(file, **arrays))
+        atomic_write(path, lambda file: np.savez(file, **arrays))
         self._rows, self._index, self._epoch = {}, [], None
 
     def commit_epoch(self, epoch: int, names) -> None:

@@ -250,8 +250,8 @@ bug('runs-work-dir-not-locked', RU,
     '        pass\n',
     'tests/test_runs.py::test_a_work_dir_is_held_by_one_run_until_it_ends')
 bug('runs-save-not-atomic', RU,
-    '        torch.save(obj, partial)\n        replace_durably(partial, path)',
-    '        torch.save(obj, path)',
+    '    atomic_write(path, lambda f: torch.save(obj, f))',
+    '    torch.save(obj, path)',
     'tests/test_runs.py::'
     'test_atomic_save_keeps_the_old_file_when_a_save_fails')
 bug('runs-no-non-finite-loss-guard', RU,

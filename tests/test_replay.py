@@ -225,7 +225,7 @@ def test_changed_teacher_checkpoint_is_refused(recorded, cub, tmp):
 def test_changed_pipeline_is_refused_naming_the_setting(recorded):
     cfg = Config.fromfile(recorded[0])
     cfg.train_dataloader.dataset.pipeline[1].scale = 28
-    _refusal(cfg, recorded[2], r'train_dataset\.pipeline\[1\]\.scale: 32 in '
+    _refusal(cfg, recorded[2], r'train_dataset\.pipeline\.1\.scale: 32 in '
              'the cache, 28 in this config')
 
 

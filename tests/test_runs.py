@@ -244,7 +244,7 @@ def test_diverged_run_stops_at_the_step_and_saves_nothing(recipe, tmp_path):
                '--cfg-options', 'optim_wrapper.optimizer.lr=1e6',
                check=False)
     assert proc.returncode != 0
-    assert 'FloatingPointError: Non-finite' in proc.stderr
+    assert 'NonFiniteLossError: Non-finite' in proc.stderr
     assert re.search(r'at Epoch\(train\) \[1\]', proc.stderr)
     if recipe == 'kd':
         assert 'distill.loss_kd=nan' in proc.stderr

@@ -12,7 +12,8 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat, runs, teacher_cache
+from figkd_mmrazor import compat, keyed_augmentation, runs, teacher_cache
+from figkd_mmrazor.hooks import NonFiniteLossError
 from figkd_mmrazor.preflight import check_before_training, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.device import get_device
@@ -104,6 +105,7 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_before_training(cfg)
+    cfg = keyed_augmentation.apply_to_config(cfg)
     cfg = teacher_cache.apply_to_config(cfg, args.teacher_cache)
     # Held until the process ends, however it ends.
     lock = runs.prepare_work_dir(  # noqa: F841
@@ -118,12 +120,12 @@ def main():
             runner = Runner.from_cfg(cfg)
         try:
             runner.train()
+        except NonFiniteLossError:
+            raise  # NonFiniteLossHook has named the step
         except FloatingPointError as err:
-            if 'Epoch(train)' in str(err):
-                raise  # NonFiniteLossHook has named the step
             # A loss that checks its inputs (FiGKDLoss) raises inside the
             # step, before NonFiniteLossHook sees the losses: name the step.
-            raise FloatingPointError(
+            raise NonFiniteLossError(
                 f'Non-finite values at Epoch(train) [{runner.epoch + 1}], '
                 f'iteration {runner.iter + 1}; nothing of this step was '
                 f'saved. {err}') from err
