@@ -1,17 +1,31 @@
-# ResNet-50 -> MobileNetV2 on CUB-200-2011 at 448 px: the experiment of
-# configs/{figkd,kd,dkd}/cub_r50_mbv2.py, which add only their loss.
+# ResNet-50 -> MobileNetV2 1.0x on CUB-200-2011 at 448 px: the experiment of
+# configs/{figkd,kd,dkd}/cub_r50_mbv2.py, which add only their loss. It is
+# cub_r50_r18.py (data, schedule, teacher and its checkpoint) with a
+# cross-family student (bottleneck ResNet -> inverted residuals).
 # The student alone: configs/baselines/cub_mbv2.py.
-_base_ = [
-    '../datasets/cub_bs8_448.py',
-    '../schedules/cub_bs64.py',
-    '../distill_runtime.py',
-    '../pairs/r50_mbv2.py',
-]
+# The student starts from mmpretrain's ImageNet-1k weights, as in
+# models/mobilenet_v2_in1k.py (a URL default: --cfg-options
+# model.architecture.backbone.init_cfg=None turns it off).
+_base_ = './cub_r50_r18.py'
 
 model = dict(
-    architecture=dict(head=dict(num_classes=200)),
-    teacher=dict(head=dict(num_classes=200)),
-    # mmpretrain's released resnet50_8xb8_cub, fetched on first use.
-    teacher_ckpt='https://download.openmmlab.com/mmclassification/v0/resnet/'
-    'resnet50_8xb8_cub_20220307-57840e60.pth')
-val_cfg = dict(type='mmrazor.SingleTeacherDistillValLoop')
+    architecture=dict(
+        _delete_=True,
+        _scope_='mmpretrain',
+        type='ImageClassifier',
+        backbone=dict(
+            type='MobileNetV2',
+            widen_factor=1.0,
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint='https://download.openmmlab.com/mmclassification/'
+                'v0/mobilenet_v2/'
+                'mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth',
+                prefix='backbone')),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=200,
+            in_channels=1280,
+            loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+            topk=(1, ))))

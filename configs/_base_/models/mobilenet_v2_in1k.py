@@ -1,5 +1,5 @@
 # MobileNetV2 1.0x from mmpretrain's ImageNet-1k weights (the student of
-# pairs/r50_mbv2.py, trained alone). Set head.num_classes.
+# experiments/cub_r50_mbv2.py, trained alone). Set head.num_classes.
 _base_ = 'mmpretrain::_base_/models/mobilenet_v2_1x.py'
 
 model = dict(
