@@ -19,7 +19,9 @@ Two registered wrappers fix the view of every sample instead:
   ``(data_seed, epoch, index)``, restores the generators afterwards, and
   stores the key in the sample's metainfo as ``sample_key``.
 
-In a config (or with :func:`use_keyed_augmentation`)::
+In a config, ``keyed_augmentation = dict(data_seed=0)`` asks
+``tools/train.py`` to wrap the training loader (:func:`apply_to_config`; a
+teacher cache wraps it itself), which amounts to::
 
     train_dataloader = dict(
         dataset=dict(type='KeyedAugmentDataset', data_seed=0,
@@ -194,3 +196,17 @@ def use_keyed_augmentation(cfg, data_seed: int = 0):
         loader.sampler = dict(type='KeyedSampler', sampler=sampler or dict(
             type='DefaultSampler', shuffle=True))
     return cfg
+
+
+def apply_to_config(cfg):
+    """Key the training augmentation where the config asks for it with
+    ``keyed_augmentation = dict(data_seed=N)``; otherwise leave ``cfg`` as
+    it is. Returns ``cfg``."""
+    settings = cfg.get('keyed_augmentation')
+    if settings is None:
+        return cfg
+    unknown = set(settings) - {'data_seed'}
+    if unknown:
+        raise ValueError(f'keyed_augmentation takes only data_seed, not '
+                         f'{sorted(unknown)}.')
+    return use_keyed_augmentation(cfg, int(settings.get('data_seed', 0)))

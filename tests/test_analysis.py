@@ -294,8 +294,10 @@ def test_plan_runs_names_work_dirs_and_refusals(tmp_path):
         ('demo/kd', 4), ('demo/kd', 1), ('demo/figkd', 4),
         ('demo/figkd', 1)]
     assert runs[1].work_dir == str(tmp_path / 'demo' / 'kd' / 'seed_1')
+    # Without a cache a run still gets the cache's keyed augmentation.
     assert runs[1].cfg_options == ['randomness.seed=1',
-                                   'train_cfg.max_epochs=2']
+                                   'train_cfg.max_epochs=2',
+                                   'keyed_augmentation.data_seed=0']
     assert comparison.recipe_name(str(tmp_path / 'mine.py')) == 'mine'
     with pytest.raises(comparison.ComparisonError, match='repeats'):
         comparison.plan_runs([str(ROOT / configs[0])], [1, 1], tmp_path)

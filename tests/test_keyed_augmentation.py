@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 import figkd_mmrazor  # noqa: F401
 from figkd_mmrazor.keyed_augmentation import (KeyedAugmentDataset,
+                                              apply_to_config,
                                               sample_key,
                                               use_keyed_augmentation)
 from tiny import ROOT, run_tool, tiny_config, tiny_cub
@@ -131,6 +132,25 @@ def test_use_keyed_augmentation_wraps_once_and_keeps_the_seed(cub, tmp_path):
     assert loader.sampler.sampler.to_dict() == sampler
     with pytest.raises(ValueError, match='data_seed=3'):
         use_keyed_augmentation(cfg, data_seed=4)
+
+
+def test_config_key_asks_tools_train_for_keyed_views(cub, tmp_path):
+    path = tiny_config('configs/kd/cub_r50_r18.py', cub, tmp_path / 'c.py')
+    plain = Config.fromfile(path)
+    dataset = plain.train_dataloader.dataset.to_dict()
+    assert apply_to_config(plain).train_dataloader.dataset.to_dict() == \
+        dataset  # no key: nothing changes
+    cfg = Config.fromfile(path)
+    cfg.keyed_augmentation = dict(data_seed=5)
+    loader = apply_to_config(cfg).train_dataloader
+    assert loader.dataset.type == 'KeyedAugmentDataset'
+    assert loader.dataset.data_seed == 5
+    assert loader.dataset.dataset.to_dict() == dataset
+    assert loader.sampler.type == 'KeyedSampler'
+    cfg = Config.fromfile(path)
+    cfg.keyed_augmentation = dict(seed=5)
+    with pytest.raises(ValueError, match='only data_seed'):
+        apply_to_config(cfg)
 
 
 def _scalars(work_dir):

@@ -17,10 +17,14 @@ checkpoint, the training data and the teacher cache settings share one
 teacher cache (:mod:`figkd_mmrazor.teacher_cache`), in
 ``WORK_ROOT/teacher_cache/<fingerprint>``: the first such run records the
 teacher's answers, every other run replays them and skips the teacher's
-forward pass. The cache's keyed augmentation takes its data seed from the
-cache (``teacher_cache.data_seed``), not from the run's seed, so with replay
-the seeds vary the initialisation and the data order, while every run sees
-the same augmented views.
+forward pass. Every run of a comparison, with a cache or without (the
+student alone, or ``--no-replay``), has its augmentation keyed by
+(data seed, epoch, sample) (:mod:`figkd_mmrazor.keyed_augmentation`), the
+data seed being the cache's (``teacher_cache.data_seed``, default 0), not
+the run's seed: the seeds vary the initialisation and the data order, while
+every run sees the same augmented views. So the recipes differ only in what
+they are, and a comparison without replay trains the same runs, bit for
+bit, as one with it, only slower.
 
 The report (:func:`summarize`, :func:`write_report`) gives per recipe the
 mean +- sample std of the final top-1 over seeds, and the paired difference
@@ -70,10 +74,15 @@ class Run:
     options: tuple = ()  # cfg-options ('key=value') of every run
     cache_dir: Optional[str] = None  # the teacher cache it shares
     records: bool = False  # writes the cache; its group waits for it
+    # Keyed augmentation for a run without a cache (a cache keys its own).
+    data_seed: Optional[int] = None
 
     @property
     def cfg_options(self) -> List[str]:
-        return [f'randomness.seed={self.seed}', *self.options]
+        options = [f'randomness.seed={self.seed}', *self.options]
+        if self.data_seed is not None:
+            options.append(f'keyed_augmentation.data_seed={self.data_seed}')
+        return options
 
 
 # ------------------------------------------------------------ planning
@@ -102,9 +111,11 @@ def run_config(run: Run, with_cache: bool = True):
     """The config ``tools/train.py`` builds for ``run`` (before the
     Runner): the file, the cfg-options, the work dir and the cache."""
     from mmengine.config import Config
+    from .. import keyed_augmentation
     cfg = Config.fromfile(run.config)
     cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
     cfg.work_dir = run.work_dir
+    cfg = keyed_augmentation.apply_to_config(cfg)
     if with_cache and run.cache_dir:
         from .. import teacher_cache
         cfg.resume = has_checkpoints(run)  # as tools/train.py would run it
@@ -125,7 +136,10 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
     config, seed by seed. ``names`` are the recipes' names (default:
     :func:`recipe_name`). With ``replay``, distillation runs get their
     teacher cache, and the first unfinished run of each cache records it
-    unless the cache is complete."""
+    unless the cache is complete. Every other run gets the keyed
+    augmentation a cache would give it (``keyed_augmentation.data_seed``),
+    so all runs of a comparison see the same views, and a comparison
+    without replay trains the same runs as one with it."""
     if not configs or not seeds:
         raise ComparisonError('give at least one config and one seed.')
     if len(set(seeds)) != len(seeds):
@@ -143,6 +157,11 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
             for config, name in zip(configs, names) for seed in seeds]
     if replay:
         assign_teacher_caches(runs, osp.join(work_root, 'teacher_cache'))
+    for run in runs:
+        if run.cache_dir is None:
+            settings = run_config(run, with_cache=False).get(
+                'teacher_cache') or {}
+            run.data_seed = int(settings.get('data_seed', 0))
     return runs
 
 

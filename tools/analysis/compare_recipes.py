@@ -13,7 +13,8 @@ Each (config, seed) is a ``tools/train.py`` run with
 with the same config are reused, interrupted ones resumed, and a work dir
 holding anything else stops the comparison before it trains. Distillation
 runs that share a teacher record it once and replay it (``--no-replay``
-turns that off). The report, ``WORK_DIR/comparison.{md,json,png}``, gives
+turns that off; every run's augmentation is keyed either way, so the
+results are the same). The report, ``WORK_DIR/comparison.{md,json,png}``, gives
 per recipe the top-1 mean +- std and the paired difference to the reference
 (the first config by default) with its 95% t-interval and the seeds ahead.
 What it does, exactly: :mod:`figkd_mmrazor.analysis.comparison`.
@@ -43,7 +44,8 @@ def parse_args():
                         help='runs trained at a time on this machine, each '
                         'with cpu_count / jobs threads (default 1)')
     parser.add_argument('--no-replay', action='store_true',
-                        help='every distillation run computes its teacher')
+                        help='every distillation run computes its teacher (same results, '
+                        'slower)')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'dist', 'slurm'],
                         help='none: train here; dist / slurm: print the '
