@@ -247,14 +247,33 @@ def test_half_precision_logits_compute_in_float32(dtype):
     torch.testing.assert_close(under_autocast, ref)
 
 
-def test_finite_for_large_logits():
+def test_large_logits_match_the_float64_reference():
+    # Logits of 1e4: a softmax taken naively in float32 overflows; the loss
+    # and its gradient must stay finite and equal the float64 reference.
     s, t = _logits(scale=1.0)
     s = (s * 1e4).clamp(-1e4, 1e4).requires_grad_(True)
     t = (t * 1e4).clamp(-1e4, 1e4)
+    ref_t = _pywt_bands(t, 'db4', 'periodization', 2, 0.0, [1.0, 1.0],
+                        'reconstruct')
     for distance in ('kl', 'mse'):
         loss = FiGKDLoss(distance=distance, wavelet='db4', level=2)(s, t)
         loss.backward()
+        # The bands are linear in the logits: the reference takes them as
+        # ref_s @ op, op = PyWavelets' bands of the identity, so autograd
+        # gives the reference gradient in float64.
+        ref_s = s.detach().double().requires_grad_(True)
+        eye = torch.eye(s.shape[1], dtype=torch.float64)
+        op = _pywt_bands(eye, 'db4', 'periodization', 2, 0.0, [1.0, 1.0],
+                         'reconstruct')
+        signal_s = ref_s @ op
+        ref = (_kl(signal_s, ref_t, 4.0) if distance == 'kl' else
+               F.mse_loss(signal_s, ref_t, reduction='sum') / s.shape[0])
+        ref.backward()
         assert torch.isfinite(loss) and torch.isfinite(s.grad).all()
+        torch.testing.assert_close(loss.double(), ref.detach(), rtol=1e-4,
+                                   atol=1e-4)
+        torch.testing.assert_close(s.grad.double(), ref_s.grad, rtol=1e-4,
+                                   atol=1e-6 * ref_s.grad.abs().max().item())
         s.grad = None
 
 
