@@ -27,14 +27,7 @@ from figkd_mmrazor.keyed_augmentation import (KeyedAugmentDataset,
                                               apply_to_config,
                                               sample_key,
                                               use_keyed_augmentation)
-from tiny import ROOT, run_tool, tiny_config, tiny_cub
-
-AUGMENTED = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
+from tiny import AUGMENTED, ROOT, run_tool, tiny_config, tiny_cub
 
 
 @pytest.fixture(scope='module')

@@ -20,14 +20,8 @@ import figkd_mmrazor  # noqa: F401
 from figkd_mmrazor.teacher_cache import (LOCK, MANIFEST, TeacherCacheError,
                                          apply_to_config, cache_bytes,
                                          cache_status)
-from tiny import run_tool, tiny_config, tiny_cub
+from tiny import AUGMENTED, run_tool, tiny_config, tiny_cub
 
-AUGMENTED = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=32),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
 EPOCHS = 2
 
 

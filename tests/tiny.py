@@ -17,6 +17,15 @@ TINY_PIPELINE = [
 ]
 
 
+# Random crop and flip: what keyed augmentation must make reproducible.
+AUGMENTED = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=32),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+
+
 def tiny_cub(root, num_classes=4, **params) -> Path:
     """A small CUB-layout dataset from the demo generator."""
     return make_demo_cub(root, families=2,
