@@ -326,15 +326,16 @@ def test_run_state_reuses_only_the_same_finished_config(tmp_path):
             for e in epochs_logged))
         return Config.fromfile(str(work / 'student.py'))
 
-    epochs = saved(3, [15]).train_cfg.max_epochs
-    assert epochs == 15
+    last = Config.fromfile(str(ROOT / 'configs/demo/student.py')
+                           ).train_cfg.max_epochs
+    assert saved(3, [last]).train_cfg.max_epochs == last
     state, metrics = comparison.run_state(run)
-    assert state == 'finished' and metrics['accuracy/top1'] == 45.0
-    assert comparison.collect([run])[0]['top1'] == 45.0
+    assert state == 'finished' and metrics['accuracy/top1'] == 30.0 + last
+    assert comparison.collect([run])[0]['top1'] == 30.0 + last
     saved(3, [5, 10])  # stopped before the last epoch
     assert comparison.run_state(run) == ('unfinished', None)
     assert comparison.collect([run])[0]['status'] == 'missing'
-    saved(4, [15])  # another seed's run in this work dir
+    saved(4, [last])  # another seed's run in this work dir
     state, why = comparison.run_state(run)
     assert state == 'other' and 'randomness.seed' in why
     with pytest.raises(comparison.ComparisonError, match='left as they are'):

@@ -575,20 +575,33 @@ def plot_comparison(summary: dict, path) -> str:
 
 
 def cpu_name() -> str:
+    """The CPU's name with its family and model: machines sold under one
+    name ("AMD EPYC") differ in the kernels they run, and so in the last
+    bits of every result."""
+    fields = {}
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
+                key, _, value = line.partition(':')
+                if not key.strip():
+                    break  # the first processor is enough
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get('model name') or platform.processor() or \
+        platform.machine()
+    if 'cpu family' in fields and 'model' in fields:
+        name += f", family {fields['cpu family']} model {fields['model']}"
+    return name
 
 
 def machine() -> str:
-    """The machine a measurement ran on, in words."""
+    """The machine a measurement ran on, in words, with the widest vector
+    instructions torch's CPU kernels use there (results of one commit and
+    seed are bitwise equal on one machine, not across these)."""
     import torch
-    text = f'{os.cpu_count()} CPU cores ({cpu_name()})'
+    text = (f'{os.cpu_count()} CPU cores ({cpu_name()}; torch kernels '
+            f'{torch.backends.cpu.get_cpu_capability()})')
     if torch.cuda.is_available():
         text += ', ' + ', '.join(torch.cuda.get_device_name(i)
                                  for i in range(torch.cuda.device_count()))
