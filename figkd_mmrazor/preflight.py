@@ -122,8 +122,7 @@ def check_checkpoint_to_test(cfg) -> None:
         model_cfg.teacher_ckpt = None  # the checkpoint holds the teacher
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = _build(MODELS, model_cfg,
-                              cfg.get('default_scope') or 'mmengine')
+    model = _build(MODELS, model_cfg, cfg.get('default_scope') or 'mmengine')
     check_state_dict_fits(model, checkpoint, f'Checkpoint {path}',
                           model_name=f'the model of {_config_name(cfg)}')
 
