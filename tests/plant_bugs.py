@@ -350,6 +350,12 @@ bug('demo-study-table-not-its-runs', CM,
     '        if top1[name]:\n            row.update(summarize_values(',
     'tests/test_demo_study.py::test_study_table_is_its_runs_results')
 
+bug('analysis-train-views-from-the-global-generators',
+    'figkd_mmrazor/analysis/classifier_logits.py',
+    "    if split == 'train':\n", "    if False:\n",
+    'tests/test_analysis.py::'
+    'test_train_split_views_repeat_whatever_the_workers')
+
 # -------------------------------------------------------------- configs
 TC = 'tests/test_configs.py::'
 bug('config-one-recipe-changes-the-schedule', 'configs/figkd/cub_r50_r18.py',

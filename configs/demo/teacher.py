@@ -1,6 +1,6 @@
 # Demo teacher: the wide ResNet_CIFAR-18 of pairs/demo.py trained from
 # scratch on the demo dataset (cross-entropy), with the students' recipe
-# (schedules/demo.py) over 20 epochs instead of 15. configs/demo/
+# (schedules/demo.py) over 20 epochs instead of 12. configs/demo/
 # {kd,dkd,figkd}.py distil from its last checkpoint,
 # work_dirs/demo/teacher/epoch_20.pth.
 _base_ = [

@@ -84,16 +84,27 @@ def build_data_preprocessor(cfg):
 
 
 def build_loader(cfg, split: str = 'test', batch_size: Optional[int] = None,
-                 num_workers: Optional[int] = None):
+                 num_workers: Optional[int] = None, data_seed: int = 0):
     """The config's dataloader of ``split`` ('train', 'val' or 'test'),
-    unshuffled; the train split keeps the config's augmenting pipeline."""
+    unshuffled. The train split keeps the config's augmenting pipeline with
+    each sample's random view keyed by ``(data_seed, epoch 0, index)``
+    (:mod:`figkd_mmrazor.keyed_augmentation`): the views of a keyed training
+    run's first epoch, the same on every call whatever the workers; drawn
+    from the global generators instead, every call would see other crops."""
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
+
+    from ..keyed_augmentation import use_keyed_augmentation
     key = f'{split}_dataloader'
     if not cfg.get(key):
         raise KeyError(f'the config has no {key}.')
     loader = copy.deepcopy(cfg[key])
     loader.sampler = dict(type='DefaultSampler', shuffle=False)
+    if split == 'train':
+        loader = use_keyed_augmentation(
+            Config(dict(train_dataloader=loader)),
+            data_seed).train_dataloader
     if batch_size:
         loader.batch_size = batch_size
     if num_workers is not None:

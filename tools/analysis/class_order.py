@@ -34,7 +34,9 @@ def parse_args():
                         help='which model of a distillation checkpoint')
     parser.add_argument('--split', default='test',
                         choices=['train', 'val', 'test'],
-                        help='split for --method confusion')
+                        help='split for --method confusion (train: the '
+                        "training pipeline's random views of epoch 0, keyed "
+                        'by data seed 0, so the order repeats)')
     parser.add_argument('--confusion', default='soft',
                         choices=['soft', 'hard'])
     parser.add_argument('--linkage', default='average',

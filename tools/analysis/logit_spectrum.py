@@ -41,7 +41,9 @@ def parse_args():
     parser.add_argument('--student-config', help='config of the student '
                         'model, if not the pair of CONFIG')
     parser.add_argument('--split', default='test',
-                        choices=['train', 'val', 'test'])
+                        choices=['train', 'val', 'test'],
+                        help="train: the training pipeline's random views "
+                        'of epoch 0, keyed by data seed 0 (repeatable)')
     parser.add_argument('--wavelet', default='haar')
     parser.add_argument('--level', type=int, default=3)
     parser.add_argument('--mode', default='periodization')
