@@ -44,8 +44,8 @@ def parse_args():
                         help='runs trained at a time on this machine, each '
                         'with cpu_count / jobs threads (default 1)')
     parser.add_argument('--no-replay', action='store_true',
-                        help='every distillation run computes its teacher (same results, '
-                        'slower)')
+                        help='every distillation run computes its teacher '
+                        '(same results, slower)')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'dist', 'slurm'],
                         help='none: train here; dist / slurm: print the '
