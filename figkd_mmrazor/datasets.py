@@ -23,8 +23,8 @@ Paths are resolved as mmengine's ``BaseDataset`` resolves them (relative
 ``ann_file``/``data_prefix`` joined to ``data_root``), but only for local
 folders: a remote ``data_root`` (``s3://...``) is left to mmpretrain.
 Nothing here imports torch; mmpretrain and scipy are imported only when a
-check needs them. Messages name the section of the dataset guide (``docs/datasets.md``; see
-:mod:`figkd_mmrazor.guides`).
+check needs them. Messages name the section of the dataset guide
+(``docs/datasets.md``; see :mod:`figkd_mmrazor.guides`).
 """
 import itertools
 import os
@@ -150,8 +150,8 @@ class _Check:
         return (f'{self.name} ({where}): {msg}. {self.hint}See the section '
                 f'"{self.section}" of the figkd_mmrazor dataset guide '
                 f'({guide_path("datasets.md")}#'
-                f'{guide_anchor(self.section)}) for where to get {self.name} and how to lay it '
-                'out.')
+                f'{guide_anchor(self.section)}) for where to get '
+                f'{self.name} and how to lay it out.')
 
     def lines(self, rel, parse, join=True):
         """``parse(line), line number`` for each line, read as mmengine's

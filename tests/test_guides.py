@@ -16,8 +16,9 @@ def _headings(path):
 def test_every_guide_section_named_in_the_package_exists():
     calls = []
     for source in PACKAGE.rglob('*.py'):
-        calls += re.findall(r"""guide\(\s*['"]([\w.]+)['"],\s*['"]([^'"]+)['"]""",
-                            source.read_text())
+        calls += re.findall(
+            r"""guide\(\s*['"]([\w.]+)['"],\s*['"]([^'"]+)['"]""",
+            source.read_text())
     assert len({name for name, _ in calls}) >= 1 and len(calls) >= 3, calls
     for name, section in calls:
         path = guides.guide_path(name)

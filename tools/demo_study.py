@@ -54,8 +54,8 @@ def parse_args():
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at a time (default: %(default)s)')
     parser.add_argument('--no-replay', action='store_true',
-                        help='every distillation computes its teacher (same results, '
-                        'slower)')
+                        help='every distillation computes its teacher '
+                        '(same results, slower)')
     args = parser.parse_args()
     for name in ('epochs', 'teacher_epochs', 'jobs'):
         if getattr(args, name) is not None and getattr(args, name) < 1:

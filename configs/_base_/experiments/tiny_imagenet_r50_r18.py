@@ -1,5 +1,6 @@
-# ResNet_CIFAR-50 -> ResNet_CIFAR-18 on Tiny-ImageNet at 64 px: the experiment of
-# configs/{figkd,kd,dkd}/tiny_imagenet_r50_r18.py, which add only their loss.
+# ResNet_CIFAR-50 -> ResNet_CIFAR-18 on Tiny-ImageNet at 64 px: the experiment
+# of configs/{figkd,kd,dkd}/tiny_imagenet_r50_r18.py, which add only their
+# loss.
 # The student alone: configs/baselines/tiny_imagenet_r18.py.
 _base_ = [
     '../datasets/tiny_imagenet_bs16_64.py',
