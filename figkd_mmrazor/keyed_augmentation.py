@@ -175,12 +175,18 @@ def _is(cfg, cls) -> bool:
 
 
 def use_keyed_augmentation(cfg, data_seed: int = 0):
-    """Wrap ``cfg.train_dataloader``'s dataset and sampler (in place).
+    """Wrap ``cfg.train_dataloader``'s dataset and sampler (in place, by
+    :func:`key_loader`). Returns ``cfg``."""
+    key_loader(cfg.train_dataloader, data_seed)
+    return cfg
+
+
+def key_loader(loader, data_seed: int = 0):
+    """Wrap a dataloader config's dataset and sampler (in place).
 
     A loader wrapped already keeps its wrappers; a different ``data_seed``
-    there is refused rather than silently replaced. Returns ``cfg``.
+    there is refused rather than silently replaced. Returns ``loader``.
     """
-    loader = cfg.train_dataloader
     dataset, sampler = loader.dataset, loader.get('sampler')
     if _is(dataset, KeyedAugmentDataset):
         found = dataset.get('data_seed', 0)
@@ -195,7 +201,7 @@ def use_keyed_augmentation(cfg, data_seed: int = 0):
     if not _is(sampler, KeyedSampler):
         loader.sampler = dict(type='KeyedSampler', sampler=sampler or dict(
             type='DefaultSampler', shuffle=True))
-    return cfg
+    return loader
 
 
 def apply_to_config(cfg):

@@ -91,20 +91,17 @@ def build_loader(cfg, split: str = 'test', batch_size: Optional[int] = None,
     (:mod:`figkd_mmrazor.keyed_augmentation`): the views of a keyed training
     run's first epoch, the same on every call whatever the workers; drawn
     from the global generators instead, every call would see other crops."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
-    from ..keyed_augmentation import use_keyed_augmentation
+    from ..keyed_augmentation import key_loader
     key = f'{split}_dataloader'
     if not cfg.get(key):
         raise KeyError(f'the config has no {key}.')
     loader = copy.deepcopy(cfg[key])
     loader.sampler = dict(type='DefaultSampler', shuffle=False)
     if split == 'train':
-        loader = use_keyed_augmentation(
-            Config(dict(train_dataloader=loader)),
-            data_seed).train_dataloader
+        key_loader(loader, data_seed)
     if batch_size:
         loader.batch_size = batch_size
     if num_workers is not None:
