@@ -80,7 +80,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -635,20 +635,29 @@ def make_demo_cub(root,
     this very dataset.
     """
     spec = dataclasses.replace(spec or DemoSpec(), **params)
-    root = Path(root)
-    if _check_existing(root, spec):
+    return write_atomically(Path(root),
+                            lambda path: _check_existing(path, spec),
+                            lambda path: _write_dataset(path, spec, progress))
+
+
+def write_atomically(root: Path, is_there: Callable[[Path], bool],
+                     write: Callable[[Path], None]) -> Path:
+    """``write(staging)`` in a sibling temporary directory, then rename it
+    to ``root``, unless ``is_there(root)`` already. ``is_there`` returns
+    False for a free ``root`` and raises for one it must not touch."""
+    if is_there(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f'.{root.name}.', dir=root.parent))
     try:
-        _write_dataset(staging, spec, progress)
+        write(staging)
         if root.exists():
             root.rmdir()  # empty, as checked above
         os.rename(staging, root)
     except OSError:
         # Someone else may have finished the same dataset meanwhile.
         shutil.rmtree(staging, ignore_errors=True)
-        if _check_existing(root, spec):
+        if is_there(root):
             return root
         raise
     except BaseException:
@@ -657,18 +666,25 @@ def make_demo_cub(root,
     return root
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Path:
-    defaults = DemoSpec()
-    parser = argparse.ArgumentParser(
-        description='Generate the synthetic fine-grained demo dataset '
-        '(CUB-200-2011 layout).')
+def spec_parser(description: str, spec_cls) -> argparse.ArgumentParser:
+    """A command line taking the dataset root, one ``--field-name`` option per
+    field of the dataclass ``spec_cls`` (typed and defaulted by its default
+    instance) and ``--quiet``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('out_dir', help='dataset root to create')
-    for field in dataclasses.fields(DemoSpec):
+    defaults = spec_cls()
+    for field in dataclasses.fields(spec_cls):
         parser.add_argument(f'--{field.name.replace("_", "-")}',
                             type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name),
-                            help=f'default: %(default)s')
+                            help='default: %(default)s')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Path:
+    parser = spec_parser('Generate the synthetic fine-grained demo dataset '
+                         '(CUB-200-2011 layout).', DemoSpec)
     args = vars(parser.parse_args(argv))
     out_dir, quiet = args.pop('out_dir'), args.pop('quiet')
     spec = DemoSpec(**args)
