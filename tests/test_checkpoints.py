@@ -329,7 +329,7 @@ TEACHER_CASES = {
     'other class count': (
         lambda p: _saved_classifier(p, head=dict(num_classes=7)), {},
         ['has a classifier for 7 classes, but the teacher config has '
-         'num_classes=50']),
+         'num_classes=148']),
     'stacked head, other class count': (
         lambda p: _saved_classifier(
             p, head=dict(STACKED['head'], num_classes=7)), STACKED,

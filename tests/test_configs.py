@@ -146,10 +146,14 @@ def data_root_of(cfg):
 
 def dataset_of(cfg):
     """(mmpretrain type, number of classes) of the config's dataset: from
-    the docs/datasets.md table, else (the demo) from its class names."""
+    the docs/datasets.md table, the glyph generator's default spec (the
+    demo), else from the config's class names."""
     root = data_root_of(cfg)
     if root in DATASETS_TABLE:
         return DATASETS_TABLE[root]
+    if root == 'data/glyphs':
+        from figkd_mmrazor.glyphs import GlyphSpec
+        return 'CUB', GlyphSpec().num_classes
     dataset = cfg.train_dataloader.dataset
     classes = dataset.get('classes') or dataset.get('metainfo', {}).get(
         'classes')

@@ -1,8 +1,8 @@
 """The embedded demo: its configs, and tools/demo_study.py end to end.
 
 The study runs for real (every run a tools/train.py process, teacher
-recorded once and replayed) on a 4-class demo dataset, two epochs (one
-iteration each) per student, two seeds, two runs at a time. Its table is
+recorded once and replayed) on a 10-class glyph benchmark (the A family),
+two epochs (one iteration each) per student, two seeds, two runs at a time. Its table is
 checked against what each run logged, read here independently of the
 package.
 """
@@ -19,8 +19,11 @@ from PIL import Image
 from figkd_mmrazor.checkpoints import (load_checkpoint,
                                        split_distillation_state,
                                        state_dict_of)
-from figkd_mmrazor.demo import DemoSpec
-from tiny import ROOT, run_tool, tiny_cub
+from figkd_mmrazor.glyphs import CLASS_NAMES, GlyphSpec, make_glyphs
+from tiny import ROOT, run_tool
+
+TINY = GlyphSpec(families=1, train_per_class=4, val_per_class=1,
+                 test_per_class=2)  # 10 classes, 40 training images
 
 STAGES = ('teacher', 'student', 'kd', 'dkd', 'figkd')
 RECIPES = ('student', 'kd', 'dkd', 'figkd')
@@ -42,13 +45,13 @@ def cfg(name) -> Config:
 
 # ----------------------------------------------------------------- configs
 def test_demo_configs_fit_the_default_dataset():
-    spec = DemoSpec()
+    spec = GlyphSpec()
     for name in STAGES:
         c = cfg(name)
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             ds = c[key].dataset
-            assert ds.type == 'CUB' and ds.data_root == 'data/demo_cub'
-            assert ds.classes == spec.class_names()
+            assert ds.type == 'CUB' and ds.data_root == 'data/glyphs'
+            assert ds.classes == f'data/glyphs/{CLASS_NAMES}'
         assert c.val_dataloader.dataset.split == 'test'
         assert c.data_preprocessor.num_classes == spec.num_classes
         heads = ([c.model.architecture.head, c.model.teacher.head]
@@ -97,13 +100,11 @@ def logged(work_dir):
 def tiny_options(data):
     """The cfg-options that point a demo config at the tiny dataset with a
     one-epoch schedule (what demo_study passes, written out here)."""
-    spec = DemoSpec.from_dir(data)
-    names = '[' + ','.join(spec.class_names()) + ']'
     opts = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts += [f'{loader}.dataset.data_root={data}',
-                 f'{loader}.dataset.classes={names}']
-    return opts + ['data_preprocessor.num_classes=4',
+                 f'{loader}.dataset.classes={data / CLASS_NAMES}']
+    return opts + [f'data_preprocessor.num_classes={TINY.num_classes}',
                    'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
                    'param_scheduler.1.T_max=1', 'param_scheduler.1.end=2']
 
@@ -111,7 +112,7 @@ def tiny_options(data):
 @pytest.fixture(scope='module')
 def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('demo_study')
-    data = tiny_cub(tmp / 'cub')  # 4 classes, 16 train + 8 test images
+    data = make_glyphs(tmp / 'glyphs', TINY, progress=False, workers=1)
     work = tmp / 'work'
     args = ('tools/demo_study.py', '--work-dir', work, '--data-root', data,
             '--epochs', '2', '--teacher-epochs', '1', '--jobs', '2',
@@ -200,7 +201,7 @@ def test_rerun_reuses_every_run(study):
 
 def test_same_seed_again_gives_identical_losses_and_top1(study, tmp_path):
     """The claim 'a rerun with the same seed gives the same top-1', under
-    the demo's conditions: deterministic=False, random crop and flip, two
+    the demo's conditions: deterministic=False, random crop, two
     runs at a time with one thread each; here by compare_recipes.py in
     another work dir and with --no-replay, so it also shows that a
     comparison without replay trains the same runs as one with it (the
@@ -209,8 +210,8 @@ def test_same_seed_again_gives_identical_losses_and_top1(study, tmp_path):
     _, _, work, data = study
     opts = tiny_options(data) + [
         f'model.teacher_ckpt={work}/teacher/epoch_1.pth',
-        'model.architecture.head.num_classes=4',
-        'model.teacher.head.num_classes=4']
+        f'model.architecture.head.num_classes={TINY.num_classes}',
+        f'model.teacher.head.num_classes={TINY.num_classes}']
     proc = run_tool('tools/analysis/compare_recipes.py',
                     'configs/demo/kd.py', 'configs/demo/figkd.py',
                     '--seeds', '3', '--jobs', '2', '--work-dir', tmp_path,

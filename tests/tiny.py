@@ -47,6 +47,10 @@ def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,
                       persistent_workers=False)
         loader.dataset.update(data_root=str(data_root),
                               pipeline=TINY_PIPELINE)
+        # A classes file (the glyph configs') names another dataset's
+        # classes; the tiny data keeps its loader's built-in names.
+        if isinstance(loader.dataset.get('classes'), str):
+            del loader.dataset['classes']
     cfg.data_preprocessor.num_classes = num_classes
     model = cfg.model
     if 'architecture' in model:  # a distillation config

@@ -2,8 +2,9 @@
 
     python tools/demo_study.py          # or: make demo
 
-1. draws the synthetic fine-grained dataset into ``data/demo_cub``
-   (:func:`figkd_mmrazor.demo.make_demo_cub`; kept when it is there);
+1. draws the glyph benchmark into ``data/glyphs``
+   (:func:`figkd_mmrazor.glyphs.make_glyphs`; kept when it is there and
+   matches its manifest);
 2. trains the teacher once (``configs/demo/teacher.py``);
 3. trains the student alone and with MMRazor KD, MMRazor DKD and FiGKD
    (``configs/demo/{student,kd,dkd,figkd}.py``) for each seed, the
@@ -17,8 +18,8 @@ Every run is a ``tools/train.py`` process with its own work dir under
 ``work_dirs/demo/``; finished runs are reused, so an interrupted demo
 continues where it stopped. ``--epochs`` / ``--teacher-epochs`` change the
 schedules, ``--seeds`` the seeds, ``--jobs`` how many runs train at a time
-(default 2, one thread each), ``--data-root`` takes any dataset written by
-``make_demo_cub`` (the class list and head sizes follow it).
+(default 2, one thread each), ``--data-root`` takes any benchmark written by
+``make_glyphs`` (the class list and head sizes follow its manifest).
 """
 import argparse
 import os
@@ -29,19 +30,20 @@ import time
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
 from figkd_mmrazor.analysis import comparison
-from figkd_mmrazor.demo import DemoSpec, make_demo_cub
+from figkd_mmrazor.glyphs import (CLASS_NAMES, MANIFEST, GlyphSpec,
+                                  make_glyphs, read_manifest)
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'demo')
 RECIPES = ('student', 'kd', 'dkd', 'figkd')
-DEFAULT_DATA_ROOT = 'data/demo_cub'
+DEFAULT_DATA_ROOT = 'data/glyphs'
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Run the embedded FiGKD demo: teacher, student alone, '
-        'KD, DKD and FiGKD over seeds on the synthetic fine-grained data.')
+        'KD, DKD and FiGKD over seeds on the glyph benchmark.')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
                         help='demo dataset; drawn with the default spec '
@@ -73,12 +75,12 @@ def epoch_options(epochs):
 
 
 def dataset_options(data_root, spec, distill):
-    """cfg-options pointing a demo config at another demo dataset."""
+    """cfg-options pointing a demo config at another glyph benchmark."""
     if osp.abspath(data_root) == osp.join(ROOT, DEFAULT_DATA_ROOT) and \
-            spec == DemoSpec():
+            spec == GlyphSpec():
         return []
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    names = '[' + ','.join(spec.class_names()) + ']'
+    names = osp.join(data_root, CLASS_NAMES)
     heads = (['model.architecture.head', 'model.teacher.head'] if distill
              else ['model.head'])
     return ([f'{key}.dataset.data_root={data_root}' for key in loaders] +
@@ -97,10 +99,10 @@ def main():
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
     data_root = osp.abspath(args.data_root)
-    spec = (DemoSpec.from_dir(data_root)
-            if osp.isfile(osp.join(data_root, 'demo_spec.json'))
-            else DemoSpec())
-    make_demo_cub(data_root, spec, progress=sys.stderr.isatty())
+    spec = (GlyphSpec(**read_manifest(data_root)['spec'])
+            if osp.isfile(osp.join(data_root, MANIFEST))
+            else GlyphSpec())
+    make_glyphs(data_root, spec, progress=sys.stderr.isatty())
     print(f'Demo data: {data_root}, {spec.num_classes} classes, '
           f'{spec.train_per_class} train + {spec.test_per_class} test images '
           f'per class, {spec.size} px', flush=True)

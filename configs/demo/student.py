@@ -2,7 +2,7 @@
 # only, with the schedule and seed of the distilled students
 # (configs/demo/{kd,dkd,figkd}.py).
 _base_ = [
-    '../_base_/datasets/demo_cub.py',
+    '../_base_/datasets/glyphs.py',
     '../_base_/schedules/demo.py',
     '../_base_/demo_runtime.py',
     '../_base_/pairs/demo.py',

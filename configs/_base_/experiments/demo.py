@@ -3,7 +3,7 @@
 # (pairs/demo.py) on the demo dataset, with the schedule and seed of the
 # student alone (configs/demo/student.py).
 _base_ = [
-    '../datasets/demo_cub.py',
+    '../datasets/glyphs.py',
     '../schedules/demo.py',
     '../distill_runtime.py',
     '../pairs/demo.py',
@@ -12,7 +12,7 @@ _base_ = [
 model = dict(
     # Written by configs/demo/teacher.py (tools/demo_study.py passes the
     # path of its own teacher run).
-    teacher_ckpt='work_dirs/demo/teacher/epoch_20.pth')
+    teacher_ckpt='work_dirs/demo/teacher/epoch_6.pth')
 val_cfg = dict(type='mmrazor.SingleTeacherDistillValLoop')
 
 # As _base_/demo_runtime.py (not inheritable next to distill_runtime.py).

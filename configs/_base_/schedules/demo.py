@@ -1,12 +1,12 @@
 # The demo's schedule, shared by the students (configs/demo/student.py and
-# the distillations): 12 epochs of SGD with Nesterov momentum at batch 64,
+# the distillations): 5 epochs of SGD with Nesterov momentum at batch 64,
 # one epoch of linear warm-up, then cosine decay to zero. The teacher keeps
 # the same recipe over more epochs (configs/demo/teacher.py).
 # Validation (on the test split) runs once, after the last epoch.
 # Changing the epochs means changing four numbers: train_cfg.max_epochs and
 # val_interval (E), param_scheduler.1.T_max (E - 1) and param_scheduler.1.end
 # (E); tools/demo_study.py --epochs does that.
-max_epochs = 12
+max_epochs = 5
 
 optim_wrapper = dict(
     optimizer=dict(
