@@ -18,7 +18,7 @@ import mmrazor
 import pytest
 
 import figkd_mmrazor
-from tiny import ROOT, tiny_cub
+from tiny import ROOT
 
 HOOK_PTH = 'figkd_mmrazor_hook.pth'
 
@@ -183,7 +183,11 @@ def test_installed_package_carries_configs_and_tools_for_mim():
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
-    return tiny_cub(tmp_path_factory.mktemp('entry') / 'cub')
+    """A 10-class glyph benchmark: the demo recipe's own kind of data."""
+    from figkd_mmrazor.glyphs import make_glyphs
+    return make_glyphs(tmp_path_factory.mktemp('entry') / 'glyphs',
+                       families=1, train_per_class=4, val_per_class=1,
+                       test_per_class=2, progress=False, workers=1)
 
 
 def _train_with(script: Path, tiny_data, work_dir: Path):
@@ -194,9 +198,11 @@ def _train_with(script: Path, tiny_data, work_dir: Path):
     proc = python(
         str(script), str(ROOT / 'configs' / 'demo' / 'figkd.py'),
         '--work-dir', str(work_dir), '--cfg-options',
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
+        *[f'{loader}.dataset.{key}={value}'
+          for loader in ('train_dataloader', 'val_dataloader',
+                         'test_dataloader')
+          for key, value in (('data_root', root),
+                             ('classes', f'{root}/class_names.txt'))],
         'model.teacher_ckpt=None', 'train_cfg.max_epochs=1',
         'train_cfg.val_interval=1', cwd=work_dir.parent)
     log = proc.stdout + proc.stderr
