@@ -83,6 +83,9 @@ FAMILIES = (
     'UÙÚÛÜŨŪŬŮŰ', 'uùúûüũūŭůű', 'CÇĆĈĊČ', 'cçćĉċč', 'NÑŃŅŇ', 'nñńņň',
     'SŚŜŞŠ', 'sśŝşš', 'ZŹŻŽ', 'zźżž', 'YÝŸŶ', 'yýÿŷ',
 )
+# Every letter of every family, in that order: a letter's index here seeds
+# its images and picks the neighbour letters.
+ALL_LETTERS = ''.join(FAMILIES)
 FACES = tuple(
     [f'DejaVu{kind}{style}.ttf' for kind in ('Sans', 'SansMono')
      for style in ('', '-Bold', '-Oblique', '-BoldOblique')] +
@@ -218,12 +221,11 @@ def render_glyph(letter: str, face: Path, size: int, rng=None,
     draw.text((x, y), letter, fill=255, font=font, anchor='ms',
               stroke_width=stroke, stroke_fill=255)
     if rng is not None:
-        letters = ''.join(FAMILIES)
         gap = u(0.0, 0.1) * em * SUPERSAMPLE
         half = font.getlength(letter) / 2 + gap
         for side in (-1, 1):
             if rng.uniform() < NEIGHBOUR_PROB * min(1.0, d):
-                other = letters[int(rng.integers(len(letters)))]
+                other = ALL_LETTERS[int(rng.integers(len(ALL_LETTERS)))]
                 reach = half + font.getlength(other) / 2
                 draw.text((x + side * reach, y), other, fill=255, font=font,
                           anchor='ms', stroke_width=stroke, stroke_fill=255)
@@ -263,7 +265,6 @@ def render_glyph(letter: str, face: Path, size: int, rng=None,
 def _image_rows(spec: GlyphSpec) -> List[Tuple[str, int, str, int, int]]:
     """``(split, class_idx, 'class_dir/split_index.png', letter_idx,
     index)`` in image-id order."""
-    letters = [c for fam in FAMILIES for c in fam]
     rows = []
     for split in SPLITS:
         for class_idx, (letter, class_dir) in enumerate(
@@ -271,7 +272,7 @@ def _image_rows(spec: GlyphSpec) -> List[Tuple[str, int, str, int, int]]:
             for index in range(spec.per_class(split)):
                 rows.append((split, class_idx,
                              f'{class_dir}/{split}_{index:04d}.png',
-                             letters.index(letter), index))
+                             ALL_LETTERS.index(letter), index))
     return rows
 
 
@@ -281,7 +282,7 @@ def _draw(job):
     size, difficulty, seed, split, letter_idx, index, path, faces = job
     rng = np.random.default_rng(
         [seed, SPLITS.index(split), letter_idx, index])
-    letter = [c for fam in FAMILIES for c in fam][letter_idx]
+    letter = ALL_LETTERS[letter_idx]
     face = faces[int(rng.integers(len(faces)))]
     Image.fromarray(render_glyph(letter, face, size, rng, difficulty)).save(
         path, format='PNG')
@@ -372,8 +373,8 @@ def _write(root: Path, spec: GlyphSpec, fonts: Path, head: dict,
         base = root / VAL_DIR if split == 'val' else root
         target = base / 'images' / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((spec.size, spec.difficulty, spec.seed, split, letter_idx, index,
-                     target, faces))
+        jobs.append((spec.size, spec.difficulty, spec.seed, split,
+                     letter_idx, index, target, faces))
     bar = _Progress(len(jobs), progress)
     if workers > 1:
         with Pool(workers) as pool:

@@ -19,11 +19,8 @@ from PIL import Image
 from figkd_mmrazor.checkpoints import (load_checkpoint,
                                        split_distillation_state,
                                        state_dict_of)
-from figkd_mmrazor.glyphs import CLASS_NAMES, GlyphSpec, make_glyphs
-from tiny import ROOT, run_tool
-
-TINY = GlyphSpec(families=1, train_per_class=4, val_per_class=1,
-                 test_per_class=2)  # 10 classes, 40 training images
+from figkd_mmrazor.glyphs import CLASS_NAMES, GlyphSpec
+from tiny import ROOT, TINY_GLYPHS as TINY, run_tool, tiny_glyphs
 
 STAGES = ('teacher', 'student', 'kd', 'dkd', 'figkd')
 RECIPES = ('student', 'kd', 'dkd', 'figkd')
@@ -112,7 +109,7 @@ def tiny_options(data):
 @pytest.fixture(scope='module')
 def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('demo_study')
-    data = make_glyphs(tmp / 'glyphs', TINY, progress=False, workers=1)
+    data = tiny_glyphs(tmp / 'glyphs')
     work = tmp / 'work'
     args = ('tools/demo_study.py', '--work-dir', work, '--data-root', data,
             '--epochs', '2', '--teacher-epochs', '1', '--jobs', '2',

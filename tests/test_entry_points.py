@@ -18,7 +18,7 @@ import mmrazor
 import pytest
 
 import figkd_mmrazor
-from tiny import ROOT
+from tiny import ROOT, tiny_glyphs
 
 HOOK_PTH = 'figkd_mmrazor_hook.pth'
 
@@ -183,11 +183,7 @@ def test_installed_package_carries_configs_and_tools_for_mim():
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
-    """A 10-class glyph benchmark: the demo recipe's own kind of data."""
-    from figkd_mmrazor.glyphs import make_glyphs
-    return make_glyphs(tmp_path_factory.mktemp('entry') / 'glyphs',
-                       families=1, train_per_class=4, val_per_class=1,
-                       test_per_class=2, progress=False, workers=1)
+    return tiny_glyphs(tmp_path_factory.mktemp('entry') / 'glyphs')
 
 
 def _train_with(script: Path, tiny_data, work_dir: Path):

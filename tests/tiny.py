@@ -8,6 +8,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from figkd_mmrazor.demo import make_demo_cub
+from figkd_mmrazor.glyphs import GlyphSpec, make_glyphs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PIPELINE = [
@@ -32,6 +33,16 @@ def tiny_cub(root, num_classes=4, **params) -> Path:
                          species_per_family=num_classes // 2,
                          train_per_class=4, test_per_class=2, size=32,
                          progress=False, **params)
+
+
+# A 10-class glyph benchmark (the A family), 4 / 1 / 2 train / validation /
+# test images a class: the demo recipes' own kind of data.
+TINY_GLYPHS = GlyphSpec(families=1, train_per_class=4, val_per_class=1,
+                        test_per_class=2)
+
+
+def tiny_glyphs(root) -> Path:
+    return make_glyphs(root, TINY_GLYPHS, progress=False, workers=1)
 
 
 def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,

@@ -42,7 +42,6 @@ def _classifier(width):
             init_cfg=None))
 
 
-
 model = dict(
     _scope_='mmrazor',
     type='SingleTeacherDistill',
