@@ -59,30 +59,39 @@ def mmengine_checkpoint_types() -> list:
 
 def _torch_load(source, map_location, name: str):
     """``torch.load(weights_only=True)`` of a path or buffer; errors name
-    the checkpoint as ``name``."""
-    try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_types()):
+    the checkpoint as ``name``. A checkpoint that holds anything but
+    tensors and mmengine's types is refused before any of it is unpickled,
+    by the list torch gives of its other globals."""
+    with torch.serialization.safe_globals(mmengine_checkpoint_types()):
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
+                source)
+        except (ValueError, RuntimeError, OSError):
+            unsafe = []  # not a zip checkpoint: torch.load says what it is
+        if hasattr(source, 'seek'):
+            source.seek(0)
+        if unsafe:
+            raise CheckpointRefusedError(
+                f'Refusing to load checkpoint {name}: it contains '
+                f'{", ".join(sorted(unsafe))}, which is neither a tensor nor '
+                'one of the types mmengine checkpoints hold, and unpickling '
+                'it could run arbitrary code. If you made this file and '
+                'trust it, re-save only its state_dict (tensors) and load '
+                'that instead.')
+        try:
             return torch.load(source, map_location=map_location,
                               weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' not in str(err):
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError,
+                OSError) as err:
             raise _corrupted(name, err) from err
-        found = re.search(r'GLOBAL ([\w.]+)', str(err))
-        what = found.group(1) if found else 'a non-tensor object'
-        raise CheckpointRefusedError(
-            f'Refusing to load checkpoint {name}: it contains {what}, which '
-            'is neither a tensor nor one of the types mmengine checkpoints '
-            'hold, and unpickling it could run arbitrary code. If you made '
-            'this file and trust it, re-save only its state_dict (tensors) '
-            'and load that instead.') from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise _corrupted(name, err) from err
 
 
 def _corrupted(name: str, err: Exception) -> RuntimeError:
     return RuntimeError(
-        f'Checkpoint {name} could not be read; it is truncated or corrupted '
-        f'({type(err).__name__}: {err}). Re-download or re-save it.')
+        f'Checkpoint {name} could not be read weights-only; it is truncated '
+        'or corrupted, or an old-format file that holds objects other than '
+        f'tensors ({type(err).__name__}: {err}). Re-download it, or re-save '
+        'its state_dict with torch.save.')
 
 
 def load_from_local(filename: str, map_location=None):
@@ -282,16 +291,6 @@ def _revised(state_dict: dict) -> dict:
     return revised
 
 
-_SIZE_MISMATCH = re.compile(
-    r'size mismatch for (\S+): copying a param with shape (.*) from '
-    r'checkpoint, the shape in current model is (.*)\.')
-
-
-def _shape(text: str) -> Tuple[int, ...]:
-    # A printed torch.Size([...]).
-    return tuple(int(n) for n in re.findall(r'\d+', text))
-
-
 def incompatible_keys(model: torch.nn.Module, state_dict: dict):
     """``(missing, unexpected, mis_shaped)`` of loading ``state_dict`` into
     ``model`` as mmengine does: ``module.`` stripped, a missing BN
@@ -299,36 +298,43 @@ def incompatible_keys(model: torch.nn.Module, state_dict: dict):
     rename or resize the keys of older checkpoints, e.g. mmpretrain's Swin).
 
     ``mis_shaped`` holds ``(key, checkpoint shape, model shape)``; a value
-    that is not a tensor at all has the shapes ``None``. ``model`` is used
-    up: its tensors are replaced by the checkpoint's.
+    that is not a tensor at all has the checkpoint shape ``None``. ``model``
+    is used up: its tensors are replaced by the checkpoint's.
     """
-    state_dict = state_dict_of(state_dict)
-    # Per-module versions, by which load hooks tell old checkpoints apart.
-    metadata = getattr(state_dict, '_metadata', None) or {}
-    state_dict = _revised(state_dict)
-    missing, unexpected, errors = [], [], []
-
-    def load(module, local, prefix):
-        # Assign rather than copy: the model is a throwaway.
-        meta = dict(metadata.get(prefix[:-1], {}),
-                    assign_to_params_buffers=True)
-        module._load_from_state_dict(local, prefix, meta, True, missing,
-                                     unexpected, errors)
-        for name, child in module._modules.items():
-            if child is not None:
-                child_prefix = f'{prefix}{name}.'
-                load(child, {k: v for k, v in local.items()
-                             if k.startswith(child_prefix)}, child_prefix)
-
-    load(model, state_dict, '')
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
+    state_dict = _revised(state_dict_of(state_dict))
     mis_shaped = []
-    for error in errors:
-        found = _SIZE_MISMATCH.match(error)
-        mis_shaped.append((found.group(1), _shape(found.group(2)),
-                           _shape(found.group(3))) if found
-                          else (error, None, None))
-    return missing, unexpected, mis_shaped
+
+    def take_out_misfits(module, state, prefix, *_):
+        # Registered last, this pre-hook runs after the module's own (which
+        # may rename or resize entries): what still misfits is here.
+        own = dict(module.named_parameters(recurse=False))
+        own.update(module.named_buffers(recurse=False))
+        for name, tensor in own.items():
+            key = prefix + name
+            if key not in state or tensor is None:
+                continue
+            value = state[key]
+            if not isinstance(value, torch.Tensor):
+                mis_shaped.append((key, None, tuple(tensor.shape)))
+            elif value.shape != tensor.shape:
+                mis_shaped.append((key, tuple(value.shape),
+                                   tuple(tensor.shape)))
+            else:
+                continue
+            del state[key]
+
+    handles = [module.register_load_state_dict_pre_hook(take_out_misfits)
+               for module in model.modules()]
+    try:
+        # Assign rather than copy: the model is a throwaway.
+        result = model.load_state_dict(state_dict, strict=False, assign=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    taken = {key for key, _, _ in mis_shaped}
+    missing = [k for k in result.missing_keys
+               if k not in taken and not k.endswith('num_batches_tracked')]
+    return missing, list(result.unexpected_keys), mis_shaped
 
 
 def check_state_dict_fits(model: torch.nn.Module, state_dict: dict,
@@ -354,8 +360,8 @@ def check_state_dict_fits(model: torch.nn.Module, state_dict: dict,
     lines = [f'{what} does not fit {model_name}: {len(missing)} missing, '
              f'{len(unexpected)} unexpected and {len(mis_shaped)} mis-shaped '
              'keys.']
-    shapes = [k if a is None else f'{k} (checkpoint {a}, model {b})'
-              for k, a, b in mis_shaped]
+    shapes = [f'{k} (checkpoint {"not a tensor" if a is None else a}, '
+              f'model {b})' for k, a, b in mis_shaped]
     for kind, keys in (('missing', missing), ('unexpected', unexpected),
                        ('mis-shaped', shapes)):
         if keys:

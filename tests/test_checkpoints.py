@@ -270,6 +270,13 @@ def _saved_classifier(path, **changes):
     return path
 
 
+def _non_tensor_bias(path):
+    state = _build(_classifier()).state_dict()
+    state['head.fc.bias'] = state['head.fc.bias'].tolist()
+    torch.save(dict(state_dict=state), path)
+    return path
+
+
 def _distillation_state(cfg):
     model = copy.deepcopy(cfg.model.to_dict())
     model['teacher_ckpt'] = None
@@ -319,6 +326,10 @@ TEACHER_CASES = {
     'other depth': (lambda p: _saved_classifier(p, backbone=dict(depth=34)),
                     {}, ['unexpected', 'backbone.layer1.2.',
                          'another depth']),
+    'a weight that is not a tensor': (
+        _non_tensor_bias, {},
+        ['1 mis-shaped', 'head.fc.bias (checkpoint not a tensor, model '
+         '(148,))']),
     'torchvision model': (_torchvision_state, {},
                           ['torchvision', 'conv1.weight']),
     'student checkpoint': (_student_checkpoint, {},
