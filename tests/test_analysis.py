@@ -339,6 +339,15 @@ def test_plan_runs_names_work_dirs_and_refusals(tmp_path):
         comparison.plan_runs([str(ROOT / configs[0])] * 2, [1], tmp_path)
     with pytest.raises(comparison.ComparisonError, match='does not exist'):
         comparison.plan_runs(['configs/nope.py'], [1], tmp_path)
+    # One config as two recipes, one of them with per-seed options.
+    runs = comparison.plan_runs(
+        [str(ROOT / configs[1])] * 2, [4, 1], tmp_path, ['a=1'],
+        replay=False, names=['figkd', 'control'],
+        run_options=lambda recipe, seed: [f'b={seed}'] * (recipe == 'control'))
+    assert [(r.recipe, r.seed, r.options) for r in runs] == [
+        ('figkd', 4, ('a=1', )), ('figkd', 1, ('a=1', )),
+        ('control', 4, ('a=1', 'b=4')), ('control', 1, ('a=1', 'b=1'))]
+    assert runs[3].work_dir == str(tmp_path / 'control' / 'seed_1')
 
 
 def test_run_state_reuses_only_the_same_finished_config(tmp_path):

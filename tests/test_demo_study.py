@@ -7,7 +7,9 @@ checked against what each run logged, read here independently of the
 package.
 """
 import json
+import random
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -23,8 +25,9 @@ from figkd_mmrazor.glyphs import CLASS_NAMES, GlyphSpec
 from tiny import ROOT, TINY_GLYPHS as TINY, run_tool, tiny_glyphs
 
 STAGES = ('teacher', 'student', 'kd', 'dkd', 'figkd')
-RECIPES = ('student', 'kd', 'dkd', 'figkd')
-DISTILL = ('kd', 'dkd', 'figkd')
+RECIPES = ('student', 'kd', 'dkd', 'figkd', 'figkd_shuffled')
+DISTILL = ('kd', 'dkd', 'figkd', 'figkd_shuffled')
+CONFIG_OF = dict(zip(RECIPES, RECIPES[:4] + ('figkd', )))
 SEEDS = (3, 4)
 
 _cfgs = {}
@@ -60,7 +63,7 @@ def test_demo_configs_fit_the_default_dataset():
 def test_students_differ_only_in_the_distillation_loss():
     base = cfg('student')
     teacher = cfg('teacher')
-    for name in DISTILL:
+    for name in STAGES[2:]:
         c = cfg(name)
         for key in ('train_dataloader', 'val_dataloader', 'data_preprocessor',
                     'optim_wrapper', 'param_scheduler', 'train_cfg',
@@ -113,8 +116,8 @@ def study(tmp_path_factory):
     work = tmp / 'work'
     args = ('tools/demo_study.py', '--work-dir', work, '--data-root', data,
             '--epochs', '2', '--teacher-epochs', '1', '--jobs', '2',
-            '--seeds', *map(str, SEEDS))
-    proc = run_tool(*args, timeout=1800)  # nine runs, each a new process
+            '--seeds', *map(str, SEEDS), '--recipes', *RECIPES)
+    proc = run_tool(*args, timeout=1800)  # eleven runs, each a new process
     return args, proc, work, data
 
 
@@ -166,15 +169,15 @@ def test_study_records_the_teacher_once_and_replays_it(study):
     assert manifest['recorded_by']['work_dir'] == str(work / 'kd' / 'seed_3')
     # Every run, the student alone too, sees the cache's keyed views.
     for r in RECIPES:
-        saved = Config.fromfile(work / r / 'seed_3' / f'{r}.py')
+        saved = Config.fromfile(work / r / 'seed_3' / f'{CONFIG_OF[r]}.py')
         assert saved.train_dataloader.dataset.type == 'KeyedAugmentDataset'
         assert saved.train_dataloader.dataset.data_seed == 0
     modes = sorted(re.search(r'Teacher cache: (\w+)', (
         work / 'logs' / f'{r}_seed_{s}.log').read_text()).group(1)
         for r in DISTILL for s in SEEDS)
-    assert modes == ['record'] + ['replay'] * 5
+    assert modes == ['record'] + ['replay'] * 7
     for r in DISTILL:
-        saved = Config.fromfile(work / r / 'seed_3' / f'{r}.py')
+        saved = Config.fromfile(work / r / 'seed_3' / f'{CONFIG_OF[r]}.py')
         assert saved.model.teacher_ckpt == str(work / 'teacher' /
                                                'epoch_1.pth')
         assert saved.train_cfg.max_epochs == 2
@@ -182,7 +185,49 @@ def test_study_records_the_teacher_once_and_replays_it(study):
         assert saved.param_scheduler[1].end == 2
         assert saved.randomness.seed == 3
         log = next((work / r / 'seed_3').glob('*/*.log')).read_text()
-        assert f'distill.loss_{r}' in log
+        assert f'distill.loss_{CONFIG_OF[r]}' in log
+
+
+def test_control_is_figkd_with_one_shuffled_order_per_seed(study):
+    _, _, work, _ = study
+    loss = {(r, s): Config.fromfile(work / r / f'seed_{s}' / 'figkd.py')
+            .model.distiller.distill_losses.loss_figkd
+            for r in ('figkd', 'figkd_shuffled') for s in SEEDS}
+    orders = [loss['figkd_shuffled', s].class_order for s in SEEDS]
+    for seed, order in zip(SEEDS, orders):
+        assert sorted(order) == list(range(TINY.num_classes))
+        expected = list(range(TINY.num_classes))
+        random.Random(seed).shuffle(expected)
+        assert order == expected
+    assert orders[0] != orders[1] != list(range(TINY.num_classes))
+    for s in SEEDS:
+        assert loss['figkd', s].get('class_order') is None
+        # Nothing else differs from FiGKD.
+        assert {k: v for k, v in loss['figkd_shuffled', s].items()
+                if k != 'class_order'} == \
+            {k: v for k, v in loss['figkd', s].items() if k != 'class_order'}
+    # Same data, seed and teacher views; the order changes what is learnt.
+    assert logged(work / 'figkd' / 'seed_3')[2][0] != \
+        logged(work / 'figkd_shuffled' / 'seed_3')[2][0]
+
+
+def test_study_flag_sets_the_study_defaults_and_options_win(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / 'tools'))
+    import demo_study
+    monkeypatch.setattr(sys, 'argv', ['demo_study.py', '--study'])
+    args = demo_study.parse_args()
+    for key, value in demo_study.STUDY.items():
+        assert getattr(args, key) == value
+    assert 'figkd_shuffled' in args.recipes
+    monkeypatch.setattr(sys, 'argv', ['demo_study.py', '--study',
+                                      '--seeds', '7', '--recipes', 'dkd'])
+    args = demo_study.parse_args()
+    assert args.seeds == [7] and args.recipes == ['kd', 'dkd']
+    assert args.work_dir == demo_study.STUDY['work_dir']
+    monkeypatch.setattr(sys, 'argv', ['demo_study.py'])
+    args = demo_study.parse_args()
+    assert 'figkd_shuffled' not in args.recipes
+    assert args.work_dir == 'work_dirs/demo' and args.seeds == [0, 1, 2]
 
 
 def test_rerun_reuses_every_run(study):

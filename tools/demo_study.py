@@ -20,10 +20,20 @@ continues where it stopped. ``--epochs`` / ``--teacher-epochs`` change the
 schedules, ``--seeds`` the seeds, ``--jobs`` how many runs train at a time
 (default 2, one thread each), ``--data-root`` takes any benchmark written by
 ``make_glyphs`` (the class list and head sizes follow its manifest).
+
+    python tools/demo_study.py --study  # the benchmark study
+
+runs the same tool for the questions three seeds cannot settle: KD, DKD,
+FiGKD and the class-order control over more seeds and a longer schedule
+(``STUDY``), in ``work_dirs/study``. The control, ``figkd_shuffled``, is
+FiGKD with the classes in a random order on the wavelet's axis (one
+permutation per seed, :func:`shuffled_order`), so that the letter families
+are no longer neighbours; it differs from ``figkd`` in nothing else.
 """
 import argparse
 import os
 import os.path as osp
+import random
 import shlex
 import sys
 import time
@@ -36,19 +46,37 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'demo')
-RECIPES = ('student', 'kd', 'dkd', 'figkd')
+# recipe -> its config in configs/demo/ (the control shares FiGKD's).
+CONFIG_OF = dict(student='student', kd='kd', dkd='dkd', figkd='figkd',
+                 figkd_shuffled='figkd')
 DEFAULT_DATA_ROOT = 'data/glyphs'
+# The defaults of the demo, and of the benchmark study (--study).
+DEMO = dict(work_dir='work_dirs/demo',
+            recipes=['student', 'kd', 'dkd', 'figkd'], seeds=[0, 1, 2],
+            epochs=None)
+STUDY = dict(work_dir='work_dirs/study',
+             recipes=['kd', 'dkd', 'figkd', 'figkd_shuffled'],
+             seeds=list(range(9)), epochs=10)
+CLASS_ORDER_KEY = 'model.distiller.distill_losses.loss_figkd.class_order'
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Run the embedded FiGKD demo: teacher, student alone, '
-        'KD, DKD and FiGKD over seeds on the glyph benchmark.')
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+        description='Run the embedded FiGKD demo (teacher, student alone, '
+        'KD, DKD and FiGKD over seeds on the glyph benchmark), or with '
+        '--study the benchmark study.')
+    parser.add_argument('--study', action='store_true',
+                        help='the benchmark study: the defaults become '
+                        f'{STUDY}; options given here still win')
+    parser.add_argument('--work-dir', help=f"default: {DEMO['work_dir']}")
+    parser.add_argument('--recipes', nargs='+', choices=list(CONFIG_OF),
+                        help='what to train; KD, the reference, always is '
+                        f"(default: {' '.join(DEMO['recipes'])})")
     parser.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
                         help='demo dataset; drawn with the default spec '
                         'when absent (default: %(default)s)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help=f"default: {' '.join(map(str, DEMO['seeds']))}")
     parser.add_argument('--epochs', type=int,
                         help="the students' epochs (default: the configs')")
     parser.add_argument('--teacher-epochs', type=int,
@@ -59,6 +87,11 @@ def parse_args():
                         help='every distillation computes its teacher '
                         '(same results, slower)')
     args = parser.parse_args()
+    for key, value in (STUDY if args.study else DEMO).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if 'kd' not in args.recipes:
+        args.recipes = ['kd', *args.recipes]  # the reference
     for name in ('epochs', 'teacher_epochs', 'jobs'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -87,6 +120,15 @@ def dataset_options(data_root, spec, distill):
             [f'{key}.dataset.classes={names}' for key in loaders] +
             [f'data_preprocessor.num_classes={spec.num_classes}'] +
             [f'{head}.num_classes={spec.num_classes}' for head in heads])
+
+
+def shuffled_order(num_classes, seed):
+    """The control's class order for one seed: a permutation of
+    ``range(num_classes)`` drawn from ``random.Random(seed)`` (the same on
+    every Python 3), as the cfg-option value ``[i,j,...]``."""
+    order = list(range(num_classes))
+    random.Random(seed).shuffle(order)
+    return '[' + ','.join(map(str, order)) + ']'
 
 
 def last_checkpoint(work_dir):
@@ -124,15 +166,22 @@ def main():
         sys.exit(f"the teacher failed to train ({result['error']})")
     teacher_ckpt = last_checkpoint(teacher.work_dir)
 
-    runs = comparison.plan_runs(
-        [osp.join(CONFIGS, 'student.py')], args.seeds, work_dir,
-        options(False, args.epochs), replay=False, names=RECIPES[:1])
-    runs += comparison.plan_runs(
-        [osp.join(CONFIGS, f'{name}.py') for name in RECIPES[1:]],
-        args.seeds, work_dir,
-        [f'model.teacher_ckpt={teacher_ckpt}'] + options(True, args.epochs),
-        replay=not args.no_replay, names=RECIPES[1:])
-    print(f'{len(runs)} runs ({", ".join(RECIPES)} x seeds '
+    def plan(recipes, distill):
+        if not recipes:
+            return []
+        return comparison.plan_runs(
+            [osp.join(CONFIGS, f'{CONFIG_OF[r]}.py') for r in recipes],
+            args.seeds, work_dir,
+            ([f'model.teacher_ckpt={teacher_ckpt}'] if distill else []) +
+            options(distill, args.epochs), names=recipes,
+            replay=distill and not args.no_replay,
+            run_options=lambda recipe, seed: (
+                [f'{CLASS_ORDER_KEY}={shuffled_order(spec.num_classes, seed)}']
+                if recipe == 'figkd_shuffled' else []))
+
+    runs = (plan([r for r in args.recipes if r == 'student'], False) +
+            plan([r for r in args.recipes if r != 'student'], True))
+    print(f'{len(runs)} runs ({", ".join(args.recipes)} x seeds '
           f'{" ".join(map(str, args.seeds))}), {args.jobs} at a time, '
           f'teacher {"replayed" if not args.no_replay else "live"}',
           flush=True)
@@ -145,7 +194,8 @@ def main():
         threads_per_run=max(1, (os.cpu_count() or 1) // args.jobs))
     paths = comparison.write_report(summary, meta, work_dir)
     wall = time.time() - start
-    print(f'\nDemo finished in {int(wall // 60)}:{int(wall % 60):02d}; '
+    print(f"\n{'Study' if args.study else 'Demo'} finished in "
+          f'{int(wall // 60)}:{int(wall % 60):02d}; '
           f"teacher top-1 {result['top1']:.2f}. Student top-1 on the test "
           'split:\n')
     print(comparison.format_table(summary))

@@ -47,7 +47,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from .paired import paired_difference, summarize as summarize_values
 
@@ -131,10 +131,14 @@ def is_distillation(cfg) -> bool:
 
 def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
               options: Sequence[str] = (), replay: bool = True,
-              names: Optional[Sequence[str]] = None) -> List[Run]:
+              names: Optional[Sequence[str]] = None,
+              run_options: Optional[Callable[[str, int], Sequence[str]]] = None
+              ) -> List[Run]:
     """The runs of a comparison, in the order they are trained: config by
     config, seed by seed. ``names`` are the recipes' names (default:
-    :func:`recipe_name`). With ``replay``, distillation runs get their
+    :func:`recipe_name`; one config may serve two recipes under two names);
+    ``run_options(recipe, seed)`` adds cfg-options of one run, after
+    ``options`` (a control's per-seed setting, for example). With ``replay``, distillation runs get their
     teacher cache, and the first unfinished run of each cache records it
     unless the cache is complete. Every other run gets the keyed
     augmentation a cache would give it (``keyed_augmentation.data_seed``),
@@ -153,7 +157,8 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
                               f'{names}. Give each recipe its own config.')
     work_root = osp.abspath(work_root)
     runs = [Run(name, config, seed,
-                osp.join(work_root, name, f'seed_{seed}'), tuple(options))
+                osp.join(work_root, name, f'seed_{seed}'),
+                (*options, *(run_options(name, seed) if run_options else ())))
             for config, name in zip(configs, names) for seed in seeds]
     if replay:
         assign_teacher_caches(runs, osp.join(work_root, 'teacher_cache'))
