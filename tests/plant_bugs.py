@@ -183,6 +183,14 @@ bug('fit-compares-shapes-only', C,
     "    if not (missing or unexpected or mis_shaped):\n        return",
     "    if not mis_shaped:\n        return",
     T + 'test_teacher_checkpoint_is_matched_key_by_key')
+bug('fit-loads-a-non-tensor-weight', C,
+    "            if not isinstance(value, torch.Tensor):",
+    "            if False:",
+    T + 'test_teacher_checkpoint_is_matched_key_by_key')
+bug('fit-leaves-mis-shaped-weights-to-torch', C,
+    "            elif value.shape != tensor.shape:",
+    "            elif False:",
+    T + 'test_teacher_checkpoint_is_matched_key_by_key')
 bug('fit-without-mmengine-revise-keys', C,
     "MMENGINE_REVISE_KEYS = ((r'^module\\.', ''), )",
     "MMENGINE_REVISE_KEYS = ()",
@@ -349,6 +357,11 @@ bug('demo-study-table-not-its-runs', CM,
     '        if top1[name]:\n            top1[name].pop(min(top1[name]))\n'
     '        if top1[name]:\n            row.update(summarize_values(',
     'tests/test_demo_study.py::test_study_table_is_its_runs_results')
+bug('study-control-one-order-for-every-seed', 'tools/demo_study.py',
+    '    random.Random(seed).shuffle(order)',
+    '    random.Random(0).shuffle(order)',
+    'tests/test_demo_study.py::'
+    'test_control_is_figkd_with_one_shuffled_order_per_seed')
 
 bug('analysis-train-views-from-the-global-generators',
     'figkd_mmrazor/analysis/classifier_logits.py',
