@@ -88,7 +88,7 @@ def atomic_write(path, write) -> None:
     was and a ``.NAME.partial`` (see :func:`remove_partial_files`).
     """
     path = os.fspath(path)
-    partial = _partial_name(path)
+    partial = partial_name(path)
     try:
         with open(partial, 'wb') as f:
             write(f)
@@ -104,11 +104,8 @@ def atomic_save(obj, path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def atomic_write_text(text: str, path) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def _partial_name(path: str) -> str:
+def partial_name(path: str) -> str:
+    """Where a write to ``path`` goes until it is complete."""
     folder, name = osp.split(path)
     return osp.join(folder, f'.{name}.partial')
 

@@ -270,6 +270,20 @@ bug('runs-checkpoint-hook-not-atomic', RU,
     "        checkpoint['type'] = 'AtomicCheckpointHook'", '        pass',
     'tests/test_reliability.py::'
     'test_kill_while_a_checkpoint_is_written_keeps_the_previous_one')
+AH = 'figkd_mmrazor/hooks/atomic_checkpoint_hook.py'
+KILL = ('tests/test_reliability.py::'
+        'test_kill_while_a_checkpoint_is_written_keeps_the_previous_one')
+bug('checkpoint-hook-deletes-before-it-writes', AH,
+    '        super().__init__(*args, max_keep_ckpts=-1, **kwargs)',
+    '        super().__init__(*args, max_keep_ckpts=max_keep_ckpts, **kwargs)',
+    KILL)
+bug('checkpoint-backend-writes-in-place', AH,
+    '        super().put(obj, partial)\n'
+    '        replace_durably(partial, str(filepath))',
+    '        super().put(obj, str(filepath))', KILL)
+bug('checkpoint-hook-keeps-every-checkpoint', AH,
+    '        for step in steps[:-self.keep]:', '        for step in steps[:0]:',
+    KILL)
 
 # ------------------------------------------------------------- datasets
 D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'

@@ -44,17 +44,23 @@ class _RunsCommand:
         return os.system, (self.command, )
 
 
-def _evil(path: Path, marker: Path) -> Path:
+def _evil(path: Path, marker: Path, legacy: bool = False) -> Path:
+    """A checkpoint that runs ``touch marker`` when unpickled; ``legacy``:
+    in torch's pre-1.6 format (not a zip), which torch cannot scan for
+    unsafe globals before loading."""
     torch.save({'state_dict': {'w': torch.ones(2)},
-                'meta': _RunsCommand(f'touch {marker}')}, path)
+                'meta': _RunsCommand(f'touch {marker}')}, path,
+               _use_new_zipfile_serialization=not legacy)
     return path
 
 
-def test_the_evil_file_would_run_its_command(tmp_path):
+@pytest.mark.parametrize('legacy', [False, True])
+def test_the_evil_file_would_run_its_command(tmp_path, legacy):
     """The tests below are meaningful: unpickled as torch.load(
     weights_only=False) would, the file runs its command."""
     marker = tmp_path / 'ran'
-    torch.load(_evil(tmp_path / 'evil.pth', marker), weights_only=False)
+    torch.load(_evil(tmp_path / 'evil.pth', marker, legacy),
+               weights_only=False)
     assert marker.exists()
 
 
@@ -141,6 +147,11 @@ def test_local_checkpoint_with_pickled_callable_is_refused(tmp_path):
     message = str(err.value)
     assert path in message and 'system' in message
     assert 'arbitrary code' in message
+    assert not marker.exists()
+    # The old format cannot be scanned first; weights-only loading refuses.
+    path = str(_evil(tmp_path / 'old.pth', marker, legacy=True))
+    with pytest.raises(RuntimeError, match='could not be read weights-only'):
+        CheckpointLoader.load_checkpoint(path)
     assert not marker.exists()
 
 
