@@ -45,11 +45,11 @@ cases with their Latin-1 and Latin Extended-A variants), 40 / 20 / 30 train /
 validation / test images a class at 32 px: 5,920 training images, so that an
 epoch of a small CIFAR-style ResNet costs seconds on one CPU core and a
 student trained on few images a class has much to learn from a teacher, and
-4,440 test images, so that the test split's own sampling error (about 0.7 points
-at 50 %) stays below the differences between methods. The 16 faces are the
-ones that draw every letter (matplotlib's Computer Modern and display faces
-do not); a face is drawn per image, in every split, so the benchmark asks
-for the letter, not for unseen designs.
+4,440 test images, so that the test split's own sampling error (about 0.7
+points at 50 %) stays below the differences between methods. The 16 faces
+are the ones that draw every letter (matplotlib's Computer Modern and
+display faces do not); a face is drawn per image, in every split, so the
+benchmark asks for the letter, not for unseen designs.
 """
 import dataclasses
 import hashlib
@@ -96,7 +96,8 @@ SPLITS = ('train', 'val', 'test')
 
 
 def font_dir() -> Path:
-    """matplotlib's TrueType folder (read as files; matplotlib not imported)."""
+    """matplotlib's TrueType folder (read as files; matplotlib is not
+    imported)."""
     import importlib.util
     spec = importlib.util.find_spec('matplotlib')
     if spec is None or not spec.submodule_search_locations:

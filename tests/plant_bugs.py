@@ -282,8 +282,8 @@ bug('checkpoint-backend-writes-in-place', AH,
     '        replace_durably(partial, str(filepath))',
     '        super().put(obj, str(filepath))', KILL)
 bug('checkpoint-hook-keeps-every-checkpoint', AH,
-    '        for step in steps[:-self.keep]:', '        for step in steps[:0]:',
-    KILL)
+    '        for step in steps[:-self.keep]:',
+    '        for step in steps[:0]:', KILL)
 
 # ------------------------------------------------------------- datasets
 D, TD = 'figkd_mmrazor/datasets.py', 'tests/test_datasets.py::'

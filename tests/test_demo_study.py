@@ -2,9 +2,9 @@
 
 The study runs for real (every run a tools/train.py process, teacher
 recorded once and replayed) on a 10-class glyph benchmark (the A family),
-two epochs (one iteration each) per student, two seeds, two runs at a time. Its table is
-checked against what each run logged, read here independently of the
-package.
+two epochs (one iteration each) per student, two seeds, two runs at a time.
+Its table is checked against what each run logged, read here independently
+of the package.
 """
 import json
 import random

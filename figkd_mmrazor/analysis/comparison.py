@@ -138,9 +138,10 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
     config, seed by seed. ``names`` are the recipes' names (default:
     :func:`recipe_name`; one config may serve two recipes under two names);
     ``run_options(recipe, seed)`` adds cfg-options of one run, after
-    ``options`` (a control's per-seed setting, for example). With ``replay``, distillation runs get their
-    teacher cache, and the first unfinished run of each cache records it
-    unless the cache is complete. Every other run gets the keyed
+    ``options`` (a control's per-seed setting, for example). With
+    ``replay``, distillation runs get their teacher cache, and the first
+    unfinished run of each cache records it unless the cache is complete.
+    Every other run gets the keyed
     augmentation a cache would give it (``keyed_augmentation.data_seed``),
     so all runs of a comparison see the same views, and a comparison
     without replay trains the same runs as one with it."""
