@@ -8,12 +8,10 @@ from . import compat
 compat.apply()
 
 from .hooks import StudentCheckpointHook  # noqa: E402
-from .keyed_augmentation import (KeyedAugmentDataset,  # noqa: E402
-                                 KeyedSampler)
 from .losses import FiGKDLoss  # noqa: E402
 from .recorders import LogitsRecorder  # noqa: E402
-from .teacher_cache import (CachedTeacherDistill,  # noqa: E402
-                            TeacherCacheHook)
+from .replay import (CachedTeacherDistill, KeyedAugmentDataset,  # noqa
+                     KeyedSampler, TeacherCacheHook)
 from .version import __version__  # noqa: E402
 from .wavelets import dwt_max_level, wavedec, waverec  # noqa: E402
 

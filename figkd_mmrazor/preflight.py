@@ -15,7 +15,7 @@ from .checkpoints import (check_state_dict_fits, load_checkpoint,
 from .datasets import check_config
 
 
-def _build(registry, model_cfg, scope: str):
+def build_on_cpu(registry, model_cfg, scope: str):
     """The model of ``model_cfg`` on the CPU, before weight initialisation.
 
     Not on the meta device: mmpretrain's constructors read tensor values
@@ -95,7 +95,7 @@ def check_teacher(cfg) -> None:
                 f'Teacher checkpoint {path} has no keys starting with '
                 f'{prefix!r} (the prefix of model.teacher.init_cfg).')
     from mmrazor.registry import MODELS
-    teacher = _build(MODELS, model['teacher'], 'mmrazor')
+    teacher = build_on_cpu(MODELS, model['teacher'], 'mmrazor')
     check_state_dict_fits(
         teacher, state,
         f'Teacher checkpoint {path} ({where} of {_config_name(cfg)})',
@@ -122,7 +122,7 @@ def check_checkpoint_to_test(cfg) -> None:
         model_cfg.teacher_ckpt = None  # the checkpoint holds the teacher
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = _build(MODELS, model_cfg, cfg.get('default_scope') or 'mmengine')
+    model = build_on_cpu(MODELS, model_cfg, cfg.get('default_scope') or 'mmengine')
     check_state_dict_fits(model, checkpoint, f'Checkpoint {path}',
                           model_name=f'the model of {_config_name(cfg)}')
 

@@ -43,7 +43,7 @@ RESUME_FREE_KEYS = ('train_dataloader.num_workers',
                     'train_cfg.val_interval', 'train_cfg.val_begin',
                     # The teacher's weights are in the checkpoint; a teacher
                     # cache records or replays the same teacher outputs.
-                    'model.teacher_ckpt', 'model.teacher_cache.mode')
+                    'model.teacher_ckpt', 'model.teacher_cache')
 DOC = guide('errors.md', 'Runs and work dirs')
 
 
@@ -168,6 +168,19 @@ def check_fresh_start(work_dir: str) -> None:
             f'and deletes nothing. See {DOC}.')
 
 
+def set_aside_files(paths, root: str) -> str:
+    """Move ``paths`` into a new folder ``root/<time>/``; returns it."""
+    target = osp.join(root, time.strftime('%Y%m%d_%H%M%S'))
+    suffix = 0
+    while osp.exists(target + (f'_{suffix}' if suffix else '')):
+        suffix += 1
+    target += f'_{suffix}' if suffix else ''
+    os.makedirs(target)
+    for path in paths:
+        shutil.move(path, osp.join(target, osp.basename(path)))
+    return target
+
+
 def set_aside(work_dir: str) -> str:
     """Move everything in the work dir into ``previous_runs/<time>/``.
 
@@ -178,16 +191,8 @@ def set_aside(work_dir: str) -> str:
                  work_dir) else []
     if not names:
         return ''
-    target = osp.join(work_dir, PREVIOUS_RUNS,
-                      time.strftime('%Y%m%d_%H%M%S'))
-    suffix = 0
-    while osp.exists(target + (f'_{suffix}' if suffix else '')):
-        suffix += 1
-    target += f'_{suffix}' if suffix else ''
-    os.makedirs(target)
-    for name in names:
-        shutil.move(osp.join(work_dir, name), osp.join(target, name))
-    return target
+    return set_aside_files([osp.join(work_dir, name) for name in names],
+                           osp.join(work_dir, PREVIOUS_RUNS))
 
 
 def checkpoint_to_resume(work_dir: str, resume: str):

@@ -2,6 +2,14 @@
 # must run first (mmrazor 1.0.0 does not import on torch >= 2.1 without it).
 import figkd_mmrazor  # noqa: F401
 
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+# The file digests the teacher cache keeps (replay.fingerprint) go to a
+# folder of this session, not the user's ~/.cache; tools started by the
+# tests inherit it.
+os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='figkd_xdg_')
+
 
 import pytest  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402

@@ -23,10 +23,9 @@ from mmengine.registry import DATA_SAMPLERS, DATASETS
 from torch.utils.data import DataLoader
 
 import figkd_mmrazor  # noqa: F401
-from figkd_mmrazor.keyed_augmentation import (KeyedAugmentDataset,
-                                              apply_to_config,
-                                              sample_key,
-                                              use_keyed_augmentation)
+from figkd_mmrazor.replay.keyed_views import (KeyedAugmentDataset,
+                                             apply_to_config, sample_key,
+                                             use_keyed_augmentation)
 from tiny import AUGMENTED, ROOT, run_tool, tiny_config, tiny_cub
 
 
@@ -123,8 +122,11 @@ def test_use_keyed_augmentation_wraps_once_and_keeps_the_seed(cub, tmp_path):
     assert loader.dataset.type == 'KeyedAugmentDataset'
     assert loader.dataset.dataset.type == 'CUB'
     assert loader.sampler.sampler.to_dict() == sampler
-    with pytest.raises(ValueError, match='data_seed=3'):
+    with pytest.raises(ValueError, match='data_seed=3') as err:
         use_keyed_augmentation(cfg, data_seed=4)
+    # Both settings are named, with their values.
+    assert 'train_dataloader.dataset.data_seed=3' in str(err.value)
+    assert 'keyed_augmentation.data_seed=4' in str(err.value)
 
 
 def test_config_key_asks_tools_train_for_keyed_views(cub, tmp_path):

@@ -17,9 +17,9 @@ import torch
 from mmengine.config import Config
 
 import figkd_mmrazor  # noqa: F401
-from figkd_mmrazor.teacher_cache import (LOCK, MANIFEST, TeacherCacheError,
-                                         apply_to_config, cache_bytes,
-                                         cache_status)
+from figkd_mmrazor.replay import (LOCK, MANIFEST, TeacherCacheError,
+                                  apply_to_config, cache_bytes)
+from figkd_mmrazor.replay.store import read_manifest
 from tiny import AUGMENTED, run_tool, tiny_config, tiny_cub
 
 EPOCHS = 2
@@ -82,10 +82,11 @@ def _assert_same_run(a, b):
     assert _losses(a) == _losses(b)
 
 
-def _train(cfg, work_dir, cache, *extra, nproc=None):
+def _train(cfg, work_dir, cache, *extra, nproc=None, check=True):
     launcher = ('--launcher', 'pytorch') if nproc else ()
     return run_tool('tools/train.py', cfg, '--work-dir', work_dir,
-                    '--teacher-cache', cache, *launcher, *extra, nproc=nproc)
+                    '--teacher-cache', cache, *launcher, *extra, nproc=nproc,
+                    check=check)
 
 
 @pytest.fixture(scope='module')
@@ -121,7 +122,9 @@ def test_replay_skips_the_teacher_and_feeds_the_recorded_logits(recorded):
     cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope('mmrazor'):
         model = MODELS.build(cfg.model)
-    model.teacher_cache.mode = 'replay'  # what TeacherCacheHook decides
+    # What TeacherCacheHook does when training starts:
+    model.teacher_cache.mode = 'replay'
+    model.teacher_cache.manifest = read_manifest(recorded[2])
     keys = [(1, 7), (1, 0), (1, 12), (1, 3)]
     data = model.data_preprocessor(_batch(cfg, keys), training=True)
     with np.load(recorded[2] / 'epoch_0001' / 'rank0-of-1.npz') as npz:
@@ -185,7 +188,8 @@ def test_torchrun_record_then_one_and_two_process_replay(recorded, cub, tmp,
     cache = tmp / 'cache_2proc'
     _train(cfg2, tmp / 'record_2proc', cache, nproc=2)
     files = json.loads((cache / MANIFEST).read_text())['epochs']['0']['files']
-    assert files == ['epoch_0000/rank0-of-2.npz', 'epoch_0000/rank1-of-2.npz']
+    assert sorted(files) == ['epoch_0000/rank0-of-2.npz',
+                            'epoch_0000/rank1-of-2.npz']
     _train(cfg2, tmp / 'replay_2proc', cache, nproc=2)
     _assert_same_run(tmp / 'record_2proc', tmp / 'replay_2proc')
     _train(cfg1, tmp / 'replay_1proc', cache)
@@ -200,7 +204,8 @@ def test_seed_batch_size_workers_and_loss_may_differ(recorded, cub, tmp,
                                   batch_size=3))
     cfg.randomness.seed = 7
     cfg.train_dataloader.num_workers = 2
-    assert cache_status(cfg, recorded[2]).complete
+    assert apply_to_config(cfg, recorded[2]).model.teacher_cache.mode == \
+        'replay'
 
 
 def _refusal(cfg, cache, match):
@@ -219,7 +224,7 @@ def test_changed_teacher_checkpoint_is_refused(recorded, cub, tmp):
 def test_changed_pipeline_is_refused_naming_the_setting(recorded):
     cfg = Config.fromfile(recorded[0])
     cfg.train_dataloader.dataset.pipeline[1].scale = 28
-    _refusal(cfg, recorded[2], r'train_dataset\.pipeline\.1\.scale: 32 in '
+    _refusal(cfg, recorded[2], r'train_pipeline\.1\.scale: 32 in '
              'the cache, 28 in this config')
 
 
@@ -244,7 +249,8 @@ def test_missing_epoch_is_refused(recorded, tmp):
     cache = _copy_cache(recorded[2], tmp / 'no_epoch_1', drop_epoch=1)
     message = _refusal(cfg, cache, 'incomplete')
     assert 'holds epochs 0' in message and 'missing 1' in message
-    assert '--resume' in message
+    # The resume command names the recording run's own work dir.
+    assert f'--work-dir {recorded[1]} --resume' in message
     # A run longer than the recording is refused the same way.
     longer = Config.fromfile(recorded[0])
     longer.train_cfg.max_epochs = EPOCHS + 1
@@ -268,7 +274,7 @@ def test_teachers_that_cannot_be_replayed_are_refused(recorded):
         _refusal(cfg, recorded[2], match)
     cfg = Config.fromfile(recorded[0])
     cfg.model.distiller.teacher_recorders = dict(
-        logits=dict(type='ModuleOutputs', source='head.fc'))
+        logits=dict(type='FunctionOutputs', source='torch.nn.functional.relu'))
     _refusal(cfg, recorded[2], "dict\\(type='Logits'\\)")
 
 
@@ -329,3 +335,172 @@ def test_benchmark_replay_row_times_figkd_without_the_teacher(tmp_path):
     # step for step, as FiGKD with its teacher running.
     assert rows['FiGKD replay']['loss'] == rows['FiGKD haar L1']['loss']
     assert rows['student (CE)']['ratio_to_student'] == 1.0
+
+
+# MMRazor's own recorders, and what cannot change the teacher's answers -----
+
+def test_mmrazor_module_outputs_on_the_head_replays_like_logits(cub, tmp,
+                                                                teacher):
+    """MMRazor's KD recorders (ModuleOutputs on head.fc) record and
+    replay; the replay equals its live twin bit for bit."""
+    path = _config('kd', cub, tmp / 'kd_fc.py', teacher)
+    cfg = Config.fromfile(path)
+    for side in ('student_recorders', 'teacher_recorders'):
+        cfg.model.distiller[side] = dict(
+            logits=dict(type='ModuleOutputs', source='head.fc'))
+    cfg.dump(str(path))
+    _train(path, tmp / 'record_fc', tmp / 'cache_fc')
+    proc = _train(path, tmp / 'replay_fc', tmp / 'cache_fc')
+    assert 'Teacher cache: replay' in proc.stdout
+    _assert_same_run(tmp / 'record_fc', tmp / 'replay_fc')
+
+
+def test_differences_that_cannot_change_a_logit_replay(recorded):
+    cfg = Config.fromfile(recorded[0])
+    cfg.model.teacher.head.loss = dict(type='CrossEntropyLoss',
+                                       loss_weight=0.5)
+    cfg.model.teacher.head.topk = (1, 2)
+    cfg.model.teacher.backbone.init_cfg = None
+    cfg.model.teacher.init_cfg = dict(type='Pretrained', checkpoint='x.pth')
+    assert apply_to_config(cfg, recorded[2]).model.teacher_cache.mode == \
+        'replay'
+
+
+# What is on disk is checked against the manifest ---------------------------
+
+SHARD = 'epoch_{:04d}/rank0-of-1.npz'
+
+
+def _swap(cache):
+    a, b = cache / SHARD.format(0), cache / SHARD.format(1)
+    a.rename(cache / 'tmp.npz')
+    b.rename(a)
+    (cache / 'tmp.npz').rename(b)
+
+
+def _point_epoch_1_at_epoch_0(cache, with_checksum=True):
+    manifest = json.loads((cache / MANIFEST).read_text())
+    epochs = manifest['epochs']
+    if with_checksum:  # the whole entry, checksum and all
+        epochs['1'] = epochs['0']
+    else:  # only the file name
+        entry = epochs['1']['files'].pop(SHARD.format(1))
+        epochs['1']['files'][SHARD.format(0)] = entry
+    (cache / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _point_by_name_only(cache):
+    _point_epoch_1_at_epoch_0(cache, with_checksum=False)
+
+
+def _truncate(cache):
+    path = cache / SHARD.format(1)
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _flip_a_bit(cache):
+    path = cache / SHARD.format(1)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize('damage, says', [
+    (_swap, 'epoch_0000/rank0-of-1.npz cannot serve epoch 0'),
+    (_point_epoch_1_at_epoch_0, 'it holds epoch 0, rank 0 of 1'),
+    (_point_by_name_only, "its sha256 is not the manifest's"),
+    (_truncate, 'bytes, the manifest lists'),
+    (_flip_a_bit, "its sha256 is not the manifest's"),
+], ids=['swapped', 'pointed-with-checksum', 'pointed', 'truncated',
+        'bit-flipped'])
+def test_a_damaged_shard_is_refused_before_replay_naming_it(
+        recorded, tmp, damage, says):
+    from figkd_mmrazor.replay import store
+    cache = tmp / f'damaged{damage.__name__}'
+    shutil.copytree(recorded[2], cache)
+    damage(cache)
+    with pytest.raises(TeacherCacheError) as err:
+        store.verify(str(cache), read_manifest(cache), range(EPOCHS))
+    assert says in str(err.value)
+    assert 'Record the cache anew into another folder' in str(err.value)
+
+
+def test_train_refuses_a_damaged_cache_before_the_first_step(recorded, tmp):
+    cfg, _, cache = recorded
+    damaged = tmp / 'swapped_for_train'
+    shutil.copytree(cache, damaged)
+    _swap(damaged)
+    work = tmp / 'on_damaged'
+    proc = _train(cfg, work, damaged, check=False)
+    assert proc.returncode != 0
+    assert 'TeacherCacheError' in proc.stderr
+    assert f'{damaged}/epoch_0000/rank0-of-1.npz cannot serve' in proc.stderr
+    # Not a step was trained: no loss logged, no checkpoint.
+    assert not list(work.glob('*.pth'))
+    assert not any('loss' in line for path in work.glob(
+        '*/vis_data/scalars.json') for line in path.read_text().splitlines())
+
+
+def test_a_half_written_manifest_names_its_file(recorded, tmp):
+    cache = tmp / 'half_manifest'
+    shutil.copytree(recorded[2], cache)
+    text = (cache / MANIFEST).read_text()
+    (cache / MANIFEST).write_text(text[:len(text) // 2])
+    message = _refusal(Config.fromfile(recorded[0]), cache,
+                       'not readable JSON')
+    assert str(cache / MANIFEST) in message
+
+
+def test_a_cache_replaced_while_a_run_replays_it_stops_the_run(recorded, tmp):
+    """Another teacher's cache put in the folder after the run verified it
+    (deleted and recorded anew while a job replays): the run stops at the
+    next epoch it reads."""
+    from mmengine.registry import DefaultScope
+    from mmrazor.registry import MODELS
+
+    from figkd_mmrazor.replay import store
+    cache = tmp / 'replaced'
+    shutil.copytree(recorded[2], cache)
+    cfg = apply_to_config(Config.fromfile(recorded[0]), cache)
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        model = MODELS.build(cfg.model)
+    model.teacher_cache.manifest = read_manifest(cache)  # verified at start
+    keys = [(1, 0), (1, 1)]
+    data = model.data_preprocessor(_batch(cfg, keys), training=True)
+    # Another teacher's answers: a whole valid cache, the same file names.
+    manifest = read_manifest(cache)
+    for epoch in range(EPOCHS):
+        with np.load(cache / SHARD.format(epoch)) as npz:
+            index, logits = npz['index'], npz['logits']
+        store.write_shard(str(cache), epoch, 0, 1, index,
+                          dict(logits=logits + 1))
+        store.commit_epoch(str(cache), manifest, epoch, 1, ['logits'],
+                           manifest['dataset_length'])
+    with pytest.raises(TeacherCacheError,
+                       match="sha256 is not the manifest's") as err:
+        model.loss(data['inputs'], data['data_samples'])
+    assert 'while this run replays it' in str(err.value)
+
+
+def test_images_regenerated_in_place_are_stale(recorded, cub, tmp):
+    from PIL import Image
+    moved = tmp / 'cub_moved'
+    shutil.copytree(cub, moved)
+
+    def config():
+        cfg = Config.fromfile(recorded[0])
+        cfg.train_dataloader.dataset.data_root = str(moved)
+        return cfg
+
+    # The same images in another folder: the cache serves them.
+    assert apply_to_config(config(), recorded[2]).model.teacher_cache.mode \
+        == 'replay'
+    # One training image drawn anew at the same path: refused.
+    image = sorted((moved / 'images').rglob('*.png'))[0]
+    with Image.open(image) as img:
+        pixels = np.array(img)
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(image)
+    message = _refusal(config(), recorded[2], r'train_data\.sha256: ')
+    assert 'The training images or labels are not those' in message

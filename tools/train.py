@@ -12,7 +12,8 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat, keyed_augmentation, runs, teacher_cache
+from figkd_mmrazor import compat, replay, runs
+from figkd_mmrazor.replay import keyed_views
 from figkd_mmrazor.hooks import NonFiniteLossError
 from figkd_mmrazor.preflight import check_before_training, default_work_dir
 from mmengine.config import Config, DictAction
@@ -43,7 +44,7 @@ def parse_args():
         '--teacher-cache', metavar='DIR',
         help='record the frozen teacher\'s logits into DIR, or replay them '
         'from DIR (skipping the teacher) when it holds a cache for this '
-        'config; see figkd_mmrazor.teacher_cache')
+        'config; see figkd_mmrazor.replay')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training')
     parser.add_argument('--no-validate', action='store_true',
@@ -105,8 +106,8 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_before_training(cfg)
-    cfg = keyed_augmentation.apply_to_config(cfg)
-    cfg = teacher_cache.apply_to_config(cfg, args.teacher_cache)
+    cfg = keyed_views.apply_to_config(cfg)
+    cfg = replay.apply_to_config(cfg, args.teacher_cache)
     # Held until the process ends, however it ends.
     lock = runs.prepare_work_dir(  # noqa: F841
         cfg, resume=args.resume, start_over=args.start_over,

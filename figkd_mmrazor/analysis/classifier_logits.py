@@ -14,10 +14,7 @@ import torch
 
 from ..checkpoints import (check_state_dict_fits, load_checkpoint,
                            split_distillation_state, state_dict_of)
-
-
-def is_distillation_config(cfg) -> bool:
-    return 'architecture' in cfg.model and 'teacher' in cfg.model
+from ..config_facts import is_distillation
 
 
 def model_config(cfg, which: str = 'teacher'):
@@ -26,7 +23,7 @@ def model_config(cfg, which: str = 'teacher'):
     if which not in ('teacher', 'student'):
         raise ValueError(f"which must be 'teacher' or 'student', got "
                          f'{which!r}.')
-    if not is_distillation_config(cfg):
+    if not is_distillation(cfg):
         return cfg.model
     return cfg.model.teacher if which == 'teacher' else cfg.model.architecture
 
@@ -88,13 +85,13 @@ def build_loader(cfg, split: str = 'test', batch_size: Optional[int] = None,
     """The config's dataloader of ``split`` ('train', 'val' or 'test'),
     unshuffled. The train split keeps the config's augmenting pipeline with
     each sample's random view keyed by ``(data_seed, epoch 0, index)``
-    (:mod:`figkd_mmrazor.keyed_augmentation`): the views of a keyed training
+    (:mod:`figkd_mmrazor.replay.keyed_views`): the views of a keyed training
     run's first epoch, the same on every call whatever the workers; drawn
     from the global generators instead, every call would see other crops."""
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
-    from ..keyed_augmentation import key_loader
+    from ..replay.keyed_views import key_loader
     key = f'{split}_dataloader'
     if not cfg.get(key):
         raise KeyError(f'the config has no {key}.')

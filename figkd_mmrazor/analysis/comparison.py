@@ -14,17 +14,28 @@ collected the same way.
 
 With teacher replay, the distillation runs that share a teacher, its
 checkpoint, the training data and the teacher cache settings share one
-teacher cache (:mod:`figkd_mmrazor.teacher_cache`), in
+teacher cache (:mod:`figkd_mmrazor.replay`), in
 ``WORK_ROOT/teacher_cache/<fingerprint>``: the first such run records the
 teacher's answers, every other run replays them and skips the teacher's
 forward pass. Every run of a comparison, with a cache or without (the
 student alone, or ``--no-replay``), has its augmentation keyed by
-(data seed, epoch, sample) (:mod:`figkd_mmrazor.keyed_augmentation`), the
+(data seed, epoch, sample) (:mod:`figkd_mmrazor.replay.keyed_views`), the
 data seed being the cache's (``teacher_cache.data_seed``, default 0), not
 the run's seed: the seeds vary the initialisation and the data order, while
 every run sees the same augmented views. So the recipes differ only in what
 they are, and a comparison without replay trains the same runs, bit for
-bit, as one with it, only slower.
+bit, as one with it, only slower. A recipe whose teacher cannot be replayed
+(feature distillation, say) trains with its teacher live, and the report
+says so once.
+
+One teacher and one training set per comparison: every run's identity (the
+sha256 of its teacher checkpoint and of its training data, see
+:mod:`figkd_mmrazor.replay.fingerprint`) is written into its work dir as
+``run_identity.json`` when the comparison plans it, and a comparison whose
+runs (earlier ones included) would differ in either refuses, naming them.
+Every recipe's model is built (on the CPU, without weights) when the
+comparison is planned, so a typo in a config stops it before anything
+trains.
 
 The report (:func:`summarize`, :func:`write_report`) gives per recipe the
 mean +- sample std of the final top-1 over seeds, and the paired difference
@@ -33,13 +44,10 @@ number of seeds ahead, as markdown, JSON and PNG, with the command, machine,
 date and versions.
 """
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import hashlib
-import io
 import json
-import logging
 import math
 import os
 import os.path as osp
@@ -48,6 +56,8 @@ import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
+
+from mmengine.logging import print_log
 
 from .paired import paired_difference, summarize as summarize_values
 
@@ -76,6 +86,9 @@ class Run:
     records: bool = False  # writes the cache; its group waits for it
     # Keyed augmentation for a run without a cache (a cache keys its own).
     data_seed: Optional[int] = None
+    # Why its teacher runs live although replay was asked for.
+    live_teacher: Optional[str] = None
+    identity: Optional[dict] = None  # teacher and data sha256 (planned)
 
     @property
     def cfg_options(self) -> List[str]:
@@ -111,22 +124,15 @@ def run_config(run: Run, with_cache: bool = True):
     """The config ``tools/train.py`` builds for ``run`` (before the
     Runner): the file, the cfg-options, the work dir and the cache."""
     from mmengine.config import Config
-    from .. import keyed_augmentation
+
+    from ..replay import keyed_views, settings_of, use_teacher_cache
     cfg = Config.fromfile(run.config)
     cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
     cfg.work_dir = run.work_dir
-    cfg = keyed_augmentation.apply_to_config(cfg)
+    cfg = keyed_views.apply_to_config(cfg)
     if with_cache and run.cache_dir:
-        from .. import teacher_cache
-        cfg.resume = has_checkpoints(run)  # as tools/train.py would run it
-        with contextlib.redirect_stdout(io.StringIO()):  # says record/replay
-            cfg = teacher_cache.apply_to_config(cfg, run.cache_dir)
+        use_teacher_cache(cfg, settings_of(cfg, run.cache_dir))
     return cfg
-
-
-def is_distillation(cfg) -> bool:
-    model = cfg.get('model') or {}
-    return 'teacher' in model and 'architecture' in model
 
 
 def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
@@ -161,49 +167,129 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int], work_root: str,
                 osp.join(work_root, name, f'seed_{seed}'),
                 (*options, *(run_options(name, seed) if run_options else ())))
             for config, name in zip(configs, names) for seed in seeds]
-    if replay:
-        assign_teacher_caches(runs, osp.join(work_root, 'teacher_cache'))
+    check_recipes_build(runs)
+    recording = set()
     for run in runs:
+        cfg = run_config(run, with_cache=False)
+        if replay:
+            assign_teacher_cache(run, cfg, osp.join(work_root,
+                                                    'teacher_cache'),
+                                 recording)
         if run.cache_dir is None:
-            settings = run_config(run, with_cache=False).get(
-                'teacher_cache') or {}
-            run.data_seed = int(settings.get('data_seed', 0))
+            run.data_seed = int((cfg.get('teacher_cache') or {}).get(
+                'data_seed', 0))
+        if run.identity is None:
+            run.identity = identity_of(cfg)
+    check_identities(runs)
     return runs
 
 
-def assign_teacher_caches(runs: Sequence[Run], cache_root: str) -> None:
-    from mmengine.logging import MMLogger
+def check_recipes_build(runs: Sequence[Run]) -> None:
+    """Build each recipe's model (first seed's config, on the CPU, without
+    loading weights), so a config error stops the comparison before any
+    run trains."""
+    from mmrazor.registry import MODELS
 
-    from .. import teacher_cache
-    recording = set()
-    # Hashing the teacher loads its checkpoint, which mmengine announces.
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        for run in runs:
-            _assign_teacher_cache(run, cache_root, recording, teacher_cache)
-    finally:
-        logger.setLevel(level)
+    from ..preflight import build_on_cpu
+    for run in {run.recipe: run for run in reversed(runs)}.values():
+        cfg = run_config(run, with_cache=False)
+        model = cfg.model
+        if 'teacher_ckpt' in model:
+            model.teacher_ckpt = None
+        if cfg.get('data_preprocessor') is not None:
+            model.setdefault('data_preprocessor', cfg.data_preprocessor)
+        try:
+            build_on_cpu(MODELS, model, cfg.get('default_scope') or
+                         'mmrazor')
+        except Exception as err:  # any error of a config: report it all
+            raise ComparisonError(
+                f'The model of recipe {run.recipe} ({run.config}) does not '
+                f'build: {type(err).__name__}: {err}\nFix the config; '
+                'nothing was trained.') from err
 
 
-def _assign_teacher_cache(run, cache_root, recording, teacher_cache):
-    cfg = run_config(run, with_cache=False)
+def assign_teacher_cache(run: Run, cfg, cache_root: str,
+                         recording: set) -> None:
+    """Give a distillation run the teacher cache of its fingerprint; the
+    first unfinished run of an incomplete cache records it."""
+    from ..config_facts import is_distillation
+    from ..replay import SETTINGS, NotReplayableError, decide, fingerprint
     if not is_distillation(cfg):
         return
-    settings = cfg.get('teacher_cache') or {}
-    fingerprint = json.dumps(teacher_cache.cache_fingerprint(
-        cfg, settings.get('dtype', 'float32'),
-        settings.get('data_seed', 0)), sort_keys=True, default=str)
-    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
-    run.cache_dir = osp.join(cache_root, key)
+    settings = dict(SETTINGS, **(cfg.get('teacher_cache') or {}))
+    try:
+        wanted = fingerprint(cfg, settings)
+    except NotReplayableError as err:
+        run.live_teacher = str(err)
+        return
+    run.identity = identity_of(cfg, wanted)
+    text = json.dumps(wanted, sort_keys=True, default=str)
+    run.cache_dir = osp.join(
+        cache_root, hashlib.sha256(text.encode()).hexdigest()[:12])
     if run.cache_dir in recording or run_state(run)[0] == 'finished':
         return
-    status = teacher_cache.cache_status(cfg, run.cache_dir,
-                                        resume=has_checkpoints(run))
-    if not status.complete:
+    mode, _ = decide(run.cache_dir, wanted, int(cfg.train_cfg.max_epochs),
+                     has_checkpoints(run))
+    if mode == 'record':
         run.records = True
         recording.add(run.cache_dir)
+
+
+# ------------------------------------------------- one teacher, one dataset
+IDENTITY = 'run_identity.json'
+
+
+def identity_of(cfg, fingerprint: Optional[dict] = None) -> dict:
+    """What a run learns from: its teacher checkpoint (path and sha256;
+    None for a student alone) and its training data's fingerprint."""
+    from ..config_facts import is_distillation
+    from ..replay.fingerprint import (data_fingerprint, teacher_sha256,
+                                      train_dataset)
+    teacher = (cfg.model.get('teacher_ckpt') if is_distillation(cfg)
+               else None)
+    if fingerprint is not None:
+        return dict(teacher_checkpoint=teacher,
+                    teacher_sha256=fingerprint['teacher_checkpoint_sha256'],
+                    train_data=fingerprint['train_data'])
+    return dict(teacher_checkpoint=teacher,
+                teacher_sha256=teacher_sha256(teacher) if teacher else None,
+                train_data=data_fingerprint(train_dataset(cfg)))
+
+
+def check_identities(runs: Sequence[Run]) -> None:
+    """Refuse a comparison whose runs learn from different teachers or
+    data (an earlier run's identity is the one in its work dir); write the
+    identity of every run that has none yet."""
+    for run in runs:
+        path = osp.join(run.work_dir, IDENTITY)
+        if osp.isfile(path):
+            with open(path) as f:
+                run.identity = dict(run.identity, **json.load(f))
+    for key, what in (('teacher_sha256', 'teacher checkpoints'),
+                      ('train_data', 'training data')):
+        groups = {}
+        for run in runs:
+            value = run.identity.get(key)
+            if value is not None:
+                groups.setdefault(json.dumps(value, sort_keys=True),
+                                  []).append(run)
+        if len(groups) > 1:
+            listed = '\n'.join(
+                f'  {value[:90]}: ' + ', '.join(
+                    f'{r.recipe} seed {r.seed}' for r in members)
+                for value, members in groups.items())
+            raise ComparisonError(
+                f'These runs would be paired but learn from different '
+                f'{what} (the identity in each work dir, {IDENTITY}, is '
+                f'what it was trained with):\n{listed}\nRestore the '
+                'teacher checkpoint or data the earlier runs used, or '
+                'compare in another --work-dir.')
+    for run in runs:
+        path = osp.join(run.work_dir, IDENTITY)
+        if not osp.isfile(path):
+            os.makedirs(run.work_dir, exist_ok=True)
+            with open(path, 'w') as f:
+                json.dump(run.identity, f, indent=1, sort_keys=True)
 
 
 # -------------------------------------------------------- a run's state
@@ -297,6 +383,10 @@ def result_of(run: Run, metrics: Optional[dict], status: str,
                   work_dir=run.work_dir, status=status,
                   teacher=('record' if run.records else 'replay'
                            if run.cache_dir else None),
+                  teacher_sha256=(run.identity or {}).get('teacher_sha256'),
+                  train_data_sha256=((run.identity or {}).get('train_data')
+                                     or {}).get('sha256'),
+                  live_teacher=run.live_teacher,
                   top1=None, teacher_top1=None, wall_s=wall_s)
     if metrics is not None:
         result['top1'] = float(metrics[TOP1])
@@ -477,8 +567,12 @@ def summarize(results: Sequence[dict], reference: Optional[str] = None,
                 top1[name], top1[reference], confidence)
         rows.append(row)
     seeds = sorted({r['seed'] for r in results})
+    learned_from = {key: sorted({r[key] for r in results if r.get(key)})
+                    for key in ('teacher_sha256', 'train_data_sha256')}
     return dict(reference=reference, seeds=seeds, confidence=confidence,
-                recipes=rows,
+                recipes=rows, learned_from=learned_from,
+                live_teacher={r['recipe']: r['live_teacher'] for r in results
+                              if r.get('live_teacher')},
                 missing=[dict(recipe=r['recipe'], seed=r['seed'],
                               status=r['status'], error=r.get('error'))
                          for r in results if r['top1'] is None])
@@ -541,7 +635,13 @@ def format_markdown(summary: dict, meta: dict) -> str:
                                 else '')
         text.append(f"- missing: {item['recipe']} seed {item['seed']} "
                     f'({why})')
+    for recipe, why in summary.get('live_teacher', {}).items():
+        text.append(f'- {recipe} trained with its teacher live (not '
+                    f'replayed): {why.splitlines()[0]}')
     text += ['', '## How it was measured', '']
+    for key, values in summary.get('learned_from', {}).items():
+        if values:
+            text.append(f"- {key.replace('_', ' ')}: {', '.join(values)}")
     text += [f'- {key}: {value}' for key, value in meta.items()
              if not isinstance(value, dict)]
     for key, value in meta.items():
@@ -652,10 +752,19 @@ def _without_nan(value):
 
 def write_report(summary: dict, meta: dict, out_dir, name: str = 'comparison'
                  ) -> Dict[str, str]:
-    """``out_dir/<name>.{md,json,png}``; returns the paths."""
+    """``out_dir/<name>.{md,json,png}``; returns the paths. An earlier
+    report there is moved into ``out_dir/previous_reports/<time>/``, never
+    overwritten."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {ext: osp.join(str(out_dir), f'{name}.{ext}')
              for ext in ('md', 'json', 'png')}
+    earlier = [path for path in paths.values() if osp.exists(path)]
+    if earlier:
+        from ..runs import set_aside_files
+        folder = set_aside_files(earlier, osp.join(str(out_dir),
+                                                   'previous_reports'))
+        print_log(f'The earlier report is now in {folder}.',
+                  logger='current')
     with open(paths['md'], 'w') as f:
         f.write(format_markdown(summary, meta))
     with open(paths['json'], 'w') as f:

@@ -48,6 +48,7 @@ import torch
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes before mmrazor)
 from figkd_mmrazor.analysis.comparison import report_meta
+from figkd_mmrazor.replay.store import read_manifest
 from figkd_mmrazor.wavelets import dwt_max_level
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -220,7 +221,8 @@ def record_for_replay(model, data) -> None:
     cache, through the recording path of a real run, then switch it to
     replay (what ``TeacherCacheHook`` does between two runs)."""
     cache = model.teacher_cache
-    cache.begin_recording({}, len(data['inputs']), 1, cache.dir)
+    cache.fingerprint, cache.num_samples = {}, len(data['inputs'])
+    cache.begin_recording(1, cache.dir)
     names = list(model.distiller.teacher_recorders.recorders)
     model.eval()  # the student's BN statistics stay as built
     with torch.no_grad():
@@ -230,6 +232,7 @@ def record_for_replay(model, data) -> None:
     cache.finish_epoch(0, names)
     cache.finish()
     cache.mode = 'replay'
+    cache.manifest = read_manifest(cache.dir)
 
 
 def _sync(device):

@@ -137,7 +137,7 @@ class KeyedAugmentDataset(Dataset):
                 '(epoch, index) key: its sampler must be a KeyedSampler, '
                 "e.g. sampler=dict(type='KeyedSampler', sampler=dict("
                 "type='DefaultSampler', shuffle=True)) (or call "
-                'figkd_mmrazor.keyed_augmentation.use_keyed_augmentation on '
+                'figkd_mmrazor.replay.keyed_views.use_keyed_augmentation on '
                 'the config).')
         epoch, index = int(key[0]), int(key[1])
         py_seed, np_seed = _seeds(self.data_seed, epoch, index)
@@ -166,7 +166,7 @@ def sample_key(data_sample) -> Tuple[int, int]:
         raise KeyError(
             'This training sample carries no sample_key: the training '
             'dataset must be wrapped in KeyedAugmentDataset with a '
-            'KeyedSampler (figkd_mmrazor.keyed_augmentation).')
+            'KeyedSampler (figkd_mmrazor.replay.keyed_views).')
     return int(key[0]), int(key[1])
 
 
@@ -181,20 +181,23 @@ def use_keyed_augmentation(cfg, data_seed: int = 0):
     return cfg
 
 
-def key_loader(loader, data_seed: int = 0):
+def key_loader(loader, data_seed: int = 0,
+               setting: str = 'keyed_augmentation.data_seed'):
     """Wrap a dataloader config's dataset and sampler (in place).
 
     A loader wrapped already keeps its wrappers; a different ``data_seed``
-    there is refused rather than silently replaced. Returns ``loader``.
+    there is refused rather than silently replaced (``setting`` names where
+    the asked-for seed comes from). Returns ``loader``.
     """
     dataset, sampler = loader.dataset, loader.get('sampler')
     if _is(dataset, KeyedAugmentDataset):
         found = dataset.get('data_seed', 0)
         if found != data_seed:
             raise ValueError(
-                f'train_dataloader.dataset is a KeyedAugmentDataset with '
-                f'data_seed={found}, but data_seed={data_seed} was asked '
-                'for; set one of them.')
+                f'train_dataloader.dataset.data_seed={found} (the config\'s '
+                f'KeyedAugmentDataset), but {setting}={data_seed}: the two '
+                'settings must agree. Set them to the same seed, or drop one '
+                'of them.')
     else:
         loader.dataset = dict(type='KeyedAugmentDataset', dataset=dataset,
                               data_seed=data_seed)
