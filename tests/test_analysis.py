@@ -387,7 +387,7 @@ def test_run_state_reuses_only_the_same_finished_config(tmp_path):
     other, = comparison.plan_runs([str(ROOT / 'configs/demo/student.py')],
                                   [5], tmp_path, replay=False)
     os_dir = tmp_path / 'demo' / 'student' / 'seed_5'
-    os_dir.mkdir(parents=True)
+    os_dir.mkdir(parents=True, exist_ok=True)
     (os_dir / 'epoch_3.pth').write_bytes(b'')
     assert comparison.run_state(other)[0] == 'other'
 
@@ -498,3 +498,91 @@ def test_compare_recipes_collects_finished_runs_and_prints_commands(
                 if 'dist_train.sh' in line]
     assert len(commands) == 1 and 'randomness.seed=1' in commands[0]
     assert str(tmp_path / 'demo' / 'teacher' / 'seed_1') in commands[0]
+
+
+# One teacher per comparison; what a plan checks -----------------------------
+
+def _tiny_kd(tmp_path, seed=0):
+    """A tiny KD config with a saved teacher: (config, teacher path)."""
+    from mmengine.config import Config
+
+    from tiny import tiny_config, tiny_cub
+    path = tiny_config('configs/demo/kd.py', tiny_cub(tmp_path / 'cub'),
+                       tmp_path / 'kd.py')
+    cfg = Config.fromfile(path)
+    teacher = tmp_path / 'teacher.pth'
+    _save_teacher(cfg, teacher, seed)
+    cfg.model.teacher_ckpt = str(teacher)
+    cfg.dump(str(path))
+    return path, teacher
+
+
+def _save_teacher(cfg, path, seed):
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model.teacher)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict()), path)
+
+
+def test_a_comparison_never_pairs_runs_of_two_teachers(tmp_path):
+    import hashlib
+
+    from mmengine.config import Config
+    path, teacher = _tiny_kd(tmp_path)
+    work = tmp_path / 'work'
+    first, = comparison.plan_runs([str(path)], [0], work)
+    identity = json.loads(
+        open(os.path.join(first.work_dir, 'run_identity.json')).read())
+    assert identity['teacher_sha256'] == hashlib.sha256(
+        teacher.read_bytes()).hexdigest()
+    assert identity['train_data']['samples'] == 16
+    # Planned again, nothing changed: the same runs.
+    assert comparison.plan_runs([str(path)], [0], work)[0].identity == \
+        first.identity
+    # The teacher overwritten in place before a second invocation with more
+    # seeds: seed 0 learnt from the old teacher, seed 1 would not.
+    _save_teacher(Config.fromfile(path), teacher, seed=1)
+    with pytest.raises(comparison.ComparisonError,
+                       match='different teacher checkpoints') as err:
+        comparison.plan_runs([str(path)], [0, 1], work)
+    assert 'kd seed 0' in str(err.value) and 'kd seed 1' in str(err.value)
+
+
+def test_a_recipe_whose_teacher_cannot_be_replayed_trains_it_live(tmp_path):
+    path, _ = _tiny_kd(tmp_path)
+    runs = comparison.plan_runs([str(path)], [0, 1], tmp_path / 'work',
+                                ['model.teacher_norm_eval=False'])
+    assert all(run.cache_dir is None and not run.records for run in runs)
+    assert all('teacher_norm_eval' in run.live_teacher for run in runs)
+    summary = comparison.summarize(comparison.collect(runs))
+    markdown = comparison.format_markdown(summary, {})
+    # Said once in the report, not once per run.
+    assert markdown.count('trained with its teacher live') == 1
+
+
+def test_a_config_error_stops_the_plan_before_anything_trains(tmp_path):
+    path, _ = _tiny_kd(tmp_path)
+    with pytest.raises(comparison.ComparisonError,
+                       match='recipe kd .* does not build') as err:
+        comparison.plan_runs(
+            [str(path)], [0, 1], tmp_path / 'work',
+            ['model.distiller.distill_losses.loss_kd.type=KLDivergense'])
+    assert 'KLDivergense' in str(err.value)
+    assert not (tmp_path / 'work').exists()
+
+
+def test_a_new_report_sets_the_earlier_one_aside(tmp_path):
+    results = [dict(recipe='a', config='a.py', seed=0, top1=50.0,
+                    status='done')]
+    first = comparison.write_report(comparison.summarize(results), {},
+                                    tmp_path)
+    earlier = open(first['md']).read()
+    results[0]['top1'] = 10.0
+    comparison.write_report(comparison.summarize(results), {}, tmp_path)
+    [kept] = os.listdir(tmp_path / 'previous_reports')
+    folder = tmp_path / 'previous_reports' / kept
+    assert sorted(os.listdir(folder)) == ['comparison.json', 'comparison.md',
+                                          'comparison.png']
+    assert open(folder / 'comparison.md').read() == earlier
+    assert '10.00' in open(first['md']).read()

@@ -241,7 +241,9 @@ IDENTITY = 'run_identity.json'
 
 def identity_of(cfg, fingerprint: Optional[dict] = None) -> dict:
     """What a run learns from: its teacher checkpoint (path and sha256;
-    None for a student alone) and its training data's fingerprint."""
+    None for a student alone) and its training data's fingerprint. What is
+    not on this machine yet (a teacher still to train, data elsewhere) is
+    None, and filled in by a later plan."""
     from ..config_facts import is_distillation
     from ..replay.fingerprint import (data_fingerprint, teacher_sha256,
                                       train_dataset)
@@ -251,20 +253,27 @@ def identity_of(cfg, fingerprint: Optional[dict] = None) -> dict:
         return dict(teacher_checkpoint=teacher,
                     teacher_sha256=fingerprint['teacher_checkpoint_sha256'],
                     train_data=fingerprint['train_data'])
+    here = teacher and ('://' in teacher or osp.isfile(teacher))
+    data_root = train_dataset(cfg).get('data_root')
     return dict(teacher_checkpoint=teacher,
-                teacher_sha256=teacher_sha256(teacher) if teacher else None,
-                train_data=data_fingerprint(train_dataset(cfg)))
+                teacher_sha256=teacher_sha256(teacher) if here else None,
+                train_data=data_fingerprint(train_dataset(cfg))
+                if data_root is None or osp.isdir(data_root) else None)
 
 
 def check_identities(runs: Sequence[Run]) -> None:
     """Refuse a comparison whose runs learn from different teachers or
     data (an earlier run's identity is the one in its work dir); write the
     identity of every run that has none yet."""
+    stored = {}
     for run in runs:
         path = osp.join(run.work_dir, IDENTITY)
         if osp.isfile(path):
             with open(path) as f:
-                run.identity = dict(run.identity, **json.load(f))
+                stored[run.work_dir] = json.load(f)
+            run.identity = dict(run.identity, **{
+                k: v for k, v in stored[run.work_dir].items()
+                if v is not None})
     for key, what in (('teacher_sha256', 'teacher checkpoints'),
                       ('train_data', 'training data')):
         groups = {}
@@ -285,8 +294,8 @@ def check_identities(runs: Sequence[Run]) -> None:
                 'teacher checkpoint or data the earlier runs used, or '
                 'compare in another --work-dir.')
     for run in runs:
-        path = osp.join(run.work_dir, IDENTITY)
-        if not osp.isfile(path):
+        if stored.get(run.work_dir) != run.identity:
+            path = osp.join(run.work_dir, IDENTITY)
             os.makedirs(run.work_dir, exist_ok=True)
             with open(path, 'w') as f:
                 json.dump(run.identity, f, indent=1, sort_keys=True)
