@@ -325,25 +325,59 @@ bug('dataset-flowers-image-zero-wraps', D,
     TD + 'test_flowers102_content')
 
 # ------------------------------------- teacher cache, keyed augmentation
-TCa, TRp = 'figkd_mmrazor/teacher_cache.py', 'tests/test_replay.py::'
-bug('cache-rows-put-back-in-sorted-order', TCa,
-    '                    arrays[name][index] = rows',
-    '                    arrays[name][np.sort(index)] = rows',
+RS, RF, RD, TRp = ('figkd_mmrazor/replay/store.py',
+                   'figkd_mmrazor/replay/fingerprint.py',
+                   'figkd_mmrazor/replay/distiller.py', 'tests/test_replay.py::')
+bug('cache-rows-put-back-in-sorted-order', RS,
+    '            out[name][index] = rows',
+    '            out[name][np.sort(index)] = rows',
     TRp + 'test_replay_skips_the_teacher_and_feeds_the_recorded_logits')
-bug('cache-fingerprint-ignores-the-teacher-checkpoint', TCa,
-    '        teacher_checkpoint_sha256=teacher_checkpoint_sha256(\n'
-    '            model.teacher_ckpt),',
+bug('cache-fingerprint-ignores-the-teacher-checkpoint', RF,
+    "        teacher_checkpoint_sha256=teacher_sha256(model['teacher_ckpt']),",
     '        teacher_checkpoint_sha256=None,',
     TRp + 'test_changed_teacher_checkpoint_is_refused')
-bug('cache-fingerprint-ignores-the-train-pipeline', TCa,
-    '        train_dataset=_train_dataset(cfg),',
-    '        train_dataset=None,',
+bug('cache-fingerprint-ignores-the-train-pipeline', RF,
+    "        train_pipeline=dataset.get('pipeline'),",
+    '        train_pipeline=None,',
     TRp + 'test_changed_pipeline_is_refused_naming_the_setting')
-bug('cache-float16-recording-run-trains-on-unrounded-logits', TCa,
+bug('cache-float16-recording-run-trains-on-unrounded-logits', RD,
     "rounded[name] = logits if self.dtype == 'float32' else",
     'rounded[name] = logits if True else',
     TRp + 'test_float16_cache_rounds_the_teacher_and_stays_close')
-K, TK = ('figkd_mmrazor/keyed_augmentation.py',
+bug('cache-checksum-skipped', RS,
+    "        if hashlib.sha256(data).hexdigest() != entry['sha256']:",
+    '        if False:',
+    TRp + 'test_a_damaged_shard_is_refused_before_replay_naming_it'
+    '[bit-flipped]',
+    TRp + 'test_a_cache_replaced_while_a_run_replays_it_stops_the_run')
+bug('cache-shard-header-not-checked', RS,
+    '    if held != (epoch, rank, world):',
+    '    if False:',
+    TRp + 'test_a_damaged_shard_is_refused_before_replay_naming_it'
+    '[pointed-with-checksum]')
+bug('cache-not-verified-at-start', RD,
+    '            store.verify(self.dir, manifest, range(first, needed))\n',
+    '',
+    TRp + 'test_train_refuses_a_damaged_cache_before_the_first_step')
+bug('cache-replay-rereads-the-manifest', RD,
+    '            self.loaded = (epoch, store.load_epoch(self.dir, '
+    'self.manifest,',
+    '            self.loaded = (epoch, store.load_epoch(self.dir, '
+    'store.read_manifest(self.dir),',
+    TRp + 'test_a_cache_replaced_while_a_run_replays_it_stops_the_run')
+bug('cache-stale-data-fingerprint', RF,
+    "                value = file_sha256(value, save=False)",
+    "                value = osp.basename(value)",
+    TRp + 'test_images_regenerated_in_place_are_stale')
+bug('cache-fingerprint-compares-the-head-loss', RF,
+    "NOT_HEAD_ANSWERS = ('loss', 'topk', 'cal_acc')",
+    "NOT_HEAD_ANSWERS = ('topk', 'cal_acc')",
+    TRp + 'test_differences_that_cannot_change_a_logit_replay')
+bug('cache-refuses-mmrazor-module-outputs', RF,
+    "LOGIT_RECORDERS = ('Logits', 'LogitsRecorder', 'ModuleOutputs',",
+    "LOGIT_RECORDERS = ('Logits', 'LogitsRecorder', 'ModuleOutputsX',",
+    TRp + 'test_mmrazor_module_outputs_on_the_head_replays_like_logits')
+K, TK = ('figkd_mmrazor/replay/keyed_views.py',
          'tests/test_keyed_augmentation.py::')
 bug('keyed-view-ignores-the-epoch', K,
     '[int(data_seed), int(epoch), int(index)]',
@@ -358,6 +392,25 @@ bug('keyed-sampler-keeps-epoch-0', K,
 
 # ------------------------------------------- comparison and the demo study
 CM = 'figkd_mmrazor/analysis/comparison.py'
+TA = 'tests/test_analysis.py::'
+bug('comparison-mixes-teachers', CM,
+    '        if len(groups) > 1:',
+    '        if False:',
+    TA + 'test_a_comparison_never_pairs_runs_of_two_teachers')
+bug('comparison-forgets-an-earlier-runs-teacher', CM,
+    '                k: v for k, v in stored[run.work_dir].items()',
+    '                k: v for k, v in {}.items()',
+    TA + 'test_a_comparison_never_pairs_runs_of_two_teachers')
+bug('comparison-overwrites-the-earlier-report', CM,
+    '    if earlier:\n', '    if False:\n',
+    TA + 'test_a_new_report_sets_the_earlier_one_aside')
+bug('comparison-plan-builds-nothing', CM,
+    '    check_recipes_build(runs)\n', '',
+    TA + 'test_a_config_error_stops_the_plan_before_anything_trains')
+bug('comparison-unreplayable-recipe-fails-the-plan', CM,
+    '    except NotReplayableError as err:',
+    '    except ZeroDivisionError as err:',
+    TA + 'test_a_recipe_whose_teacher_cannot_be_replayed_trains_it_live')
 bug('comparison-table-shows-the-max-as-the-mean', CM,
     "f\"{_num(row['mean'])} +- {_num(row['std'])} | \"",
     "f\"{_num(row['max'])} +- {_num(row['std'])} | \"",
