@@ -427,14 +427,14 @@ def test_a_damaged_shard_is_refused_before_replay_naming_it(
 
 def test_train_refuses_a_damaged_cache_before_the_first_step(recorded, tmp):
     cfg, _, cache = recorded
-    damaged = tmp / 'swapped_for_train'
+    damaged = tmp / 'flipped_for_train'
     shutil.copytree(cache, damaged)
-    _swap(damaged)
+    _flip_a_bit(damaged)  # in the last epoch's shard
     work = tmp / 'on_damaged'
     proc = _train(cfg, work, damaged, check=False)
     assert proc.returncode != 0
     assert 'TeacherCacheError' in proc.stderr
-    assert f'{damaged}/epoch_0000/rank0-of-1.npz cannot serve' in proc.stderr
+    assert f'{damaged}/epoch_0001/rank0-of-1.npz cannot serve' in proc.stderr
     # Not a step was trained: no loss logged, no checkpoint.
     assert not list(work.glob('*.pth'))
     assert not any('loss' in line for path in work.glob(

@@ -213,7 +213,8 @@ def assign_teacher_cache(run: Run, cfg, cache_root: str,
     """Give a distillation run the teacher cache of its fingerprint; the
     first unfinished run of an incomplete cache records it."""
     from ..config_facts import is_distillation
-    from ..replay import SETTINGS, NotReplayableError, decide, fingerprint
+    from ..replay import SETTINGS, NotReplayableError, decide
+    from ..replay.fingerprint import fingerprint
     if not is_distillation(cfg):
         return
     settings = dict(SETTINGS, **(cfg.get('teacher_cache') or {}))

@@ -29,12 +29,14 @@ One owner per concept:
 from .distiller import (CachedTeacherDistill, TeacherCache, TeacherCacheHook,
                         apply_to_config, use_teacher_cache)
 from .fingerprint import (SETTINGS, NotReplayableError, TeacherCacheError,
-                          check_replayable, fingerprint, settings_of)
+                          check_replayable, settings_of)
 from .keyed_views import KeyedAugmentDataset, KeyedSampler, sample_key
 from .store import LOCK, MANIFEST, cache_bytes, decide
 
-__all__ = ['CachedTeacherDistill', 'TeacherCache', 'TeacherCacheHook',
-           'apply_to_config', 'use_teacher_cache', 'SETTINGS', 'NotReplayableError',
-           'TeacherCacheError', 'check_replayable', 'fingerprint',
-           'settings_of', 'KeyedAugmentDataset', 'KeyedSampler', 'sample_key',
-           'LOCK', 'MANIFEST', 'cache_bytes', 'decide']
+__all__ = [
+    'CachedTeacherDistill', 'TeacherCache', 'TeacherCacheHook',
+    'apply_to_config', 'use_teacher_cache', 'SETTINGS', 'NotReplayableError',
+    'TeacherCacheError', 'check_replayable', 'settings_of',
+    'KeyedAugmentDataset', 'KeyedSampler', 'sample_key', 'LOCK', 'MANIFEST',
+    'cache_bytes', 'decide'
+]

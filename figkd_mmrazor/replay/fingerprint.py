@@ -163,6 +163,13 @@ def _memo() -> dict:
     return _MEMO
 
 
+def forget_digests() -> None:
+    """Drop the digests read into this process (they are read again from
+    the digest file when next needed)."""
+    global _MEMO
+    _MEMO = None
+
+
 def _save_memo() -> None:
     path = _memo_path()
     try:

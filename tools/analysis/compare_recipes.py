@@ -14,7 +14,11 @@ with the same config are reused, interrupted ones resumed, and a work dir
 holding anything else stops the comparison before it trains. Distillation
 runs that share a teacher record it once and replay it (``--no-replay``
 turns that off; every run's augmentation is keyed either way, so the
-results are the same). The report, ``WORK_DIR/comparison.{md,json,png}``, gives
+results are the same); a recipe whose teacher cannot be replayed trains it
+live. Runs that would pair different teacher checkpoints or training data
+(each run's ``run_identity.json``) stop the comparison, and so does a recipe
+whose model does not build. The report, ``WORK_DIR/comparison.{md,json,png}``
+(an earlier one is moved to ``previous_reports/<time>/``), gives
 per recipe the top-1 mean +- std and the paired difference to the reference
 (the first config by default) with its 95% t-interval and the seeds ahead.
 What it does, exactly: :mod:`figkd_mmrazor.analysis.comparison`.
