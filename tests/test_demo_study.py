@@ -279,3 +279,41 @@ def test_same_seed_again_gives_identical_losses_and_top1(study, tmp_path):
     assert 'python tools/analysis/compare_recipes.py' in \
         report['meta']['command']
     assert '| demo/figkd | 1 |' in proc.stdout
+
+
+def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
+    """The class-axis variants: each one's options on its config build the
+    loss they name; the teacher's order is spectral seriation of its
+    classifier rows, and finds an order planted in them."""
+    from mmrazor.registry import MODELS
+
+    from figkd_mmrazor.analysis import class_order, comparison
+    monkeypatch.syspath_prepend(str(ROOT / 'tools'))
+    import demo_study
+    rng = np.random.default_rng(0)
+    hidden = rng.permutation(12)
+    # Rows that drift smoothly along the hidden order: neighbours alike.
+    steps = np.cumsum(rng.normal(size=(12, 16)), axis=0)
+    weight = torch.from_numpy(steps[np.argsort(hidden)])
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save(dict(state_dict={'head.fc.weight': weight}), ckpt)
+
+    def loss(recipe):
+        c = Config.fromfile(ROOT / 'configs' / 'demo' /
+                            f'{demo_study.CONFIG_OF[recipe]}.py')
+        c.merge_from_dict(comparison.parse_cfg_options(
+            demo_study.recipe_options(recipe, 0, 12, str(ckpt))))
+        name, = c.model.distiller.distill_losses
+        return MODELS.build(c.model.distiller.distill_losses[name])
+
+    assert loss('kd_tau6').tau == 6.0
+    std = loss('kd_std')
+    assert (std.low_weight, std.high_weights, std.tau, std.standardize) == \
+        (1.0, [1.0], 2.0, True)
+    order = loss('figkd_teacher_order').class_order.tolist()
+    assert order == class_order.spectral_order(
+        class_order.cosine_similarity_matrix(weight.numpy(), center=True))
+    neighbours = [abs(int(np.argsort(hidden)[a]) - int(np.argsort(hidden)[b]))
+                  for a, b in zip(order[:-1], order[1:])]
+    assert np.mean(neighbours) < 2.5  # a random order: about 4.3
+    assert demo_study.recipe_options('figkd', 0, 12, str(ckpt)) == []

@@ -347,3 +347,28 @@ def test_non_finite_logits_name_the_side(bad):
                            match=rf'non-finite \(NaN or Inf\) '
                                  rf'{" and ".join(sides)} logits'):
             FiGKDLoss()(s_bad, t_bad)
+
+
+@pytest.mark.parametrize('tau', [1.0, 2.0])
+def test_standardize_with_all_bands_is_kd_on_z_scored_logits(tau):
+    """Logit standardization: MMRazor's KLDivergence on logits z-scored by
+    hand is the oracle; a shift and scale of either side changes nothing."""
+    s, t = _logits(c=37)
+
+    def z(x):
+        return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True,
+                                                      unbiased=False)
+
+    loss = FiGKDLoss(tau=tau, low_weight=1.0, high_weights=1.0,
+                     standardize=True)
+    torch.testing.assert_close(loss(s, t), KLDivergence(tau=tau)(z(s), z(t)),
+                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss(3 * s + 2, 0.5 * t - 1), loss(s, t),
+                               rtol=1e-4, atol=1e-6)
+    # The detail-only loss standardizes before its bands as well.
+    figkd = FiGKDLoss(tau=tau, standardize=True)
+    torch.testing.assert_close(figkd(s, t), FiGKDLoss(tau=tau)(z(s), z(t)),
+                               rtol=1e-5, atol=1e-6)
+    # A constant logit vector (std 0) stays finite.
+    flat = torch.ones(2, 37)
+    assert torch.isfinite(loss(flat, flat)).all()

@@ -46,9 +46,11 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'demo')
-# recipe -> its config in configs/demo/ (the control shares FiGKD's).
+# recipe -> its config in configs/demo/; the variants share a config and
+# differ by the options of recipe_options().
 CONFIG_OF = dict(student='student', kd='kd', dkd='dkd', figkd='figkd',
-                 figkd_shuffled='figkd')
+                 figkd_shuffled='figkd', figkd_teacher_order='figkd',
+                 kd_tau6='kd', kd_std='figkd')
 DEFAULT_DATA_ROOT = 'data/glyphs'
 # The defaults of the demo, and of the benchmark study (--study).
 DEMO = dict(work_dir='work_dirs/demo',
@@ -57,7 +59,8 @@ DEMO = dict(work_dir='work_dirs/demo',
 STUDY = dict(work_dir='work_dirs/study',
              recipes=['kd', 'dkd', 'figkd', 'figkd_shuffled'],
              seeds=list(range(9)), epochs=10)
-CLASS_ORDER_KEY = 'model.distiller.distill_losses.loss_figkd.class_order'
+FIGKD_KEY = 'model.distiller.distill_losses.loss_figkd'
+CLASS_ORDER_KEY = f'{FIGKD_KEY}.class_order'
 
 
 def parse_args():
@@ -131,6 +134,35 @@ def shuffled_order(num_classes, seed):
     return '[' + ','.join(map(str, order)) + ']'
 
 
+def teacher_order(checkpoint):
+    """The class order spectral seriation derives from the teacher: the
+    Fiedler order of the cosine similarity of its classifier's rows (mean
+    row removed), as the cfg-option value ``[i,j,...]``."""
+    from figkd_mmrazor.analysis.class_order import (cosine_similarity_matrix,
+                                                    spectral_order)
+    from figkd_mmrazor.checkpoints import load_checkpoint, state_dict_of
+    weight = state_dict_of(load_checkpoint(checkpoint, map_location='cpu'))[
+        'head.fc.weight'].double().numpy()
+    order = spectral_order(cosine_similarity_matrix(weight, center=True))
+    return '[' + ','.join(map(str, order)) + ']'
+
+
+def recipe_options(recipe, seed, num_classes, teacher_ckpt):
+    """What a variant recipe sets on top of its config (CONFIG_OF)."""
+    if recipe == 'figkd_shuffled':  # the class-order control
+        return [f'{CLASS_ORDER_KEY}={shuffled_order(num_classes, seed)}']
+    if recipe == 'figkd_teacher_order':
+        return [f'{CLASS_ORDER_KEY}={teacher_order(teacher_ckpt)}']
+    if recipe == 'kd_tau6':
+        # FiGKD's level-1 Haar detail has about 1/sqrt(2) of the logits'
+        # spread, i.e. KD's tau 4 acts like 4 * sqrt(2) = 5.7 on it.
+        return ['model.distiller.distill_losses.loss_kd.tau=6.0']
+    if recipe == 'kd_std':  # KD on z-scored logits (Sun et al., 2024)
+        return [f'{FIGKD_KEY}.low_weight=1.0', f'{FIGKD_KEY}.tau=2.0',
+                f'{FIGKD_KEY}.standardize=True']
+    return []
+
+
 def last_checkpoint(work_dir):
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -175,9 +207,8 @@ def main():
             ([f'model.teacher_ckpt={teacher_ckpt}'] if distill else []) +
             options(distill, args.epochs), names=recipes,
             replay=distill and not args.no_replay,
-            run_options=lambda recipe, seed: (
-                [f'{CLASS_ORDER_KEY}={shuffled_order(spec.num_classes, seed)}']
-                if recipe == 'figkd_shuffled' else []))
+            run_options=lambda recipe, seed: recipe_options(
+                recipe, seed, spec.num_classes, teacher_ckpt))
 
     runs = (plan([r for r in args.recipes if r == 'student'], False) +
             plan([r for r in args.recipes if r != 'student'], True))

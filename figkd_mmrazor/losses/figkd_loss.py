@@ -18,6 +18,8 @@ TARGETS = ('reconstruct', 'coefficients')
 # faster from about 2000 classes on (tools/analysis/benchmark_loss.py).
 OPERATOR_MAX_CLASSES = 2048
 DISTANCES = ('kl', 'mse')
+# Keeps constant logit vectors (std 0) finite under ``standardize``.
+STANDARDIZE_EPS = 1e-7
 REDUCTIONS = ('none', 'batchmean', 'sum', 'mean')
 
 
@@ -71,6 +73,12 @@ class FiGKDLoss(nn.Module):
             ``{"class_order": [...]}``) applied to both logits before the
             transform, which depends on which classes are neighbours.
             Defaults to None (the dataset's order).
+        standardize (bool): Z-score each logit vector over its classes
+            (minus its mean, over its standard deviation) before the bands,
+            as Logit Standardization in KD (Sun et al., CVPR 2024): the
+            student matches the teacher's logits up to shift and scale.
+            With ``low_weight=1, high_weights=1`` this is that paper's KD.
+            Defaults to False.
 
     The band weighting is a fixed linear map of the logits: for each class
     count it is built once, as a matrix, from the exact transform
@@ -93,7 +101,8 @@ class FiGKDLoss(nn.Module):
                  distance: str = 'kl',
                  reduction: str = 'batchmean',
                  teacher_detach: bool = True,
-                 class_order: Optional[Union[Sequence[int], str]] = None):
+                 class_order: Optional[Union[Sequence[int], str]] = None,
+                 standardize: bool = False):
         super().__init__()
         self.wavelet = check_wavelet(wavelet).name
         self.mode = check_mode(mode)
@@ -123,6 +132,7 @@ class FiGKDLoss(nn.Module):
             raise ValueError('low_weight and all high_weights are 0: nothing '
                              'would be distilled. Give some band a weight.')
         self.teacher_detach = teacher_detach
+        self.standardize = bool(standardize)
         order = load_class_order(class_order)
         self.register_buffer(
             'class_order',
@@ -137,7 +147,8 @@ class FiGKDLoss(nn.Module):
                 f'mode={self.mode!r}, low_weight={self.low_weight}, '
                 f'high_weights={self.high_weights}, '
                 f'target={self.target!r}, distance={self.distance!r}, '
-                f'tau={self.tau}, reduction={self.reduction!r}')
+                f'tau={self.tau}, reduction={self.reduction!r}, '
+                f'standardize={self.standardize}')
 
     def forward(self, preds_S: torch.Tensor,
                 preds_T: torch.Tensor) -> torch.Tensor:
@@ -172,9 +183,13 @@ class FiGKDLoss(nn.Module):
         """The weighted bands of (N, C) logits, as the loss compares them.
 
         ``weighted_bands`` (:mod:`figkd_mmrazor.wavelets`) of the float32
-        logits, after ``class_order``.
+        logits, after ``standardize`` and ``class_order``.
         """
         logits = logits.float()
+        if self.standardize:
+            mean = logits.mean(1, keepdim=True)
+            std = logits.std(1, keepdim=True, unbiased=False)
+            logits = (logits - mean) / (std + STANDARDIZE_EPS)
         operator = self._operator(logits.shape[1], logits.device)
         if self.class_order is not None:
             logits = logits.index_select(1, self.class_order)
