@@ -215,15 +215,18 @@ def test_benchmark_step_tiny_runs_and_prints_ratios(tmp_path):
     proc = run_tool('tools/analysis/benchmark_step.py', '--config', config,
                     '--size', '32', '--batch', '2', '--steps', '2',
                     '--warmup', '1', '--threads', '1', '--num-classes', '16',
-                    '--figkd', 'haar:1', 'db2:2', 'sym8:3', '--json', out)
+                    '--figkd', 'haar:1', 'db2:2', 'sym8:3', '--methods',
+                    'student', 'kd', 'dkd', 'figkd', 'standardize', 'graph',
+                    '--json', out)
     text = proc.stdout
     assert '| method | median ms | p25-p75 ms | x KD |' in text
     for label in ('student (CE)', 'KD', 'DKD', 'FiGKD haar L1',
-                  'FiGKD db2 L2'):
+                  'FiGKD db2 L2', 'FiGKD haar L1 standardized',
+                  'FiGKD graph'):
         assert f'| {label} |' in text
     assert '| KD | ' in text and ' | 1.000 |' in text
     result = json.loads(out.read_text())
-    assert len(result['rows']) == 5
+    assert len(result['rows']) == 7
     assert all(math.isfinite(r['loss']) for r in result['rows'])
     assert any('sym8' in s for s in result['skipped'])  # too deep for 16
 

@@ -316,4 +316,11 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
     neighbours = [abs(int(np.argsort(hidden)[a]) - int(np.argsort(hidden)[b]))
                   for a, b in zip(order[:-1], order[1:])]
     assert np.mean(neighbours) < 2.5  # a random order: about 4.3
+    graph = loss('figkd_graph')
+    assert type(graph).__name__ == 'GraphFiGKDLoss'
+    np.testing.assert_allclose(graph.similarity, class_order.
+                               cosine_similarity_matrix(weight.numpy(),
+                                                        center=True),
+                               atol=1e-11)
+    assert (graph.low_bands, graph.low_weight) == (6, 0.0)
     assert demo_study.recipe_options('figkd', 0, 12, str(ckpt)) == []

@@ -31,6 +31,7 @@ permutation per seed, :func:`shuffled_order`), so that the letter families
 are no longer neighbours; it differs from ``figkd`` in nothing else.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import random
@@ -50,7 +51,7 @@ CONFIGS = osp.join(ROOT, 'configs', 'demo')
 # differ by the options of recipe_options().
 CONFIG_OF = dict(student='student', kd='kd', dkd='dkd', figkd='figkd',
                  figkd_shuffled='figkd', figkd_teacher_order='figkd',
-                 kd_tau6='kd', kd_std='figkd')
+                 kd_tau6='kd', kd_std='figkd', figkd_graph='figkd')
 DEFAULT_DATA_ROOT = 'data/glyphs'
 # The defaults of the demo, and of the benchmark study (--study).
 DEMO = dict(work_dir='work_dirs/demo',
@@ -134,17 +135,34 @@ def shuffled_order(num_classes, seed):
     return '[' + ','.join(map(str, order)) + ']'
 
 
-def teacher_order(checkpoint):
-    """The class order spectral seriation derives from the teacher: the
-    Fiedler order of the cosine similarity of its classifier's rows (mean
-    row removed), as the cfg-option value ``[i,j,...]``."""
-    from figkd_mmrazor.analysis.class_order import (cosine_similarity_matrix,
-                                                    spectral_order)
+def teacher_similarity(checkpoint):
+    """The teacher's class similarity: the cosine similarity of its
+    classifier's rows, the mean row removed."""
+    from figkd_mmrazor.analysis.class_order import cosine_similarity_matrix
     from figkd_mmrazor.checkpoints import load_checkpoint, state_dict_of
     weight = state_dict_of(load_checkpoint(checkpoint, map_location='cpu'))[
         'head.fc.weight'].double().numpy()
-    order = spectral_order(cosine_similarity_matrix(weight, center=True))
+    return cosine_similarity_matrix(weight, center=True)
+
+
+def teacher_order(checkpoint):
+    """The class order spectral seriation derives from the teacher (the
+    Fiedler order of its class similarity), as the cfg-option value
+    ``[i,j,...]``."""
+    from figkd_mmrazor.analysis.class_order import spectral_order
+    order = spectral_order(teacher_similarity(checkpoint))
     return '[' + ','.join(map(str, order)) + ']'
+
+
+def teacher_graph(checkpoint):
+    """The teacher's class similarity as a class-graph file beside its
+    checkpoint (written whole, the same bytes for the same teacher)."""
+    from figkd_mmrazor.runs import atomic_write
+    path = osp.join(osp.dirname(checkpoint), 'class_graph.json')
+    text = json.dumps(dict(similarity=teacher_similarity(checkpoint).round(
+        12).tolist(), source=checkpoint)).encode()
+    atomic_write(path, lambda f: f.write(text))
+    return path
 
 
 def recipe_options(recipe, seed, num_classes, teacher_ckpt):
@@ -157,6 +175,9 @@ def recipe_options(recipe, seed, num_classes, teacher_ckpt):
         # FiGKD's level-1 Haar detail has about 1/sqrt(2) of the logits'
         # spread, i.e. KD's tau 4 acts like 4 * sqrt(2) = 5.7 on it.
         return ['model.distiller.distill_losses.loss_kd.tau=6.0']
+    if recipe == 'figkd_graph':  # FiGKD over the teacher's class graph
+        return [f'{FIGKD_KEY}.type=GraphFiGKDLoss',
+                f'{FIGKD_KEY}.class_graph={teacher_graph(teacher_ckpt)}']
     if recipe == 'kd_std':  # KD on z-scored logits (Sun et al., 2024)
         return [f'{FIGKD_KEY}.low_weight=1.0', f'{FIGKD_KEY}.tau=2.0',
                 f'{FIGKD_KEY}.standardize=True']

@@ -29,16 +29,23 @@ def cosine_similarity_matrix(rows, center: bool = False) -> np.ndarray:
     return np.clip(x @ x.T, -1.0, 1.0)
 
 
-def order_from_similarity(sim, method: str = 'average') -> List[int]:
-    """Leaf order of a hierarchical clustering of a (C, C) similarity
-    (larger = more alike): a permutation of ``range(C)``."""
-    from scipy.cluster.hierarchy import leaves_list, linkage
-    from scipy.spatial.distance import squareform
+def _similarity(sim) -> np.ndarray:
+    """A (C, C) similarity as float64, or a ValueError saying what is
+    wrong."""
     sim = np.asarray(sim, dtype=np.float64)
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
         raise ValueError(f'similarity must be square, got shape {sim.shape}.')
     if not np.isfinite(sim).all():
         raise ValueError('similarity has non-finite entries.')
+    return sim
+
+
+def order_from_similarity(sim, method: str = 'average') -> List[int]:
+    """Leaf order of a hierarchical clustering of a (C, C) similarity
+    (larger = more alike): a permutation of ``range(C)``."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+    sim = _similarity(sim)
     n = sim.shape[0]
     if n <= 2:
         return list(range(n))
@@ -60,11 +67,7 @@ def spectral_order(sim) -> List[int]:
     recovers that order up to reversal. Deterministic: ties keep index
     order, and of the two directions the one starting at the lower class
     index is returned."""
-    sim = np.asarray(sim, dtype=np.float64)
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f'similarity must be square, got shape {sim.shape}.')
-    if not np.isfinite(sim).all():
-        raise ValueError('similarity has non-finite entries.')
+    sim = _similarity(sim)
     n = sim.shape[0]
     if n <= 2:
         return list(range(n))

@@ -29,7 +29,7 @@ to compare across machines.
     python tools/analysis/benchmark_step.py [--config CONFIG] [--size 224]
         [--batch 8] [--steps 30] [--amp] [--device auto]
         [--figkd haar:1 haar:3 db4:2 sym8:3] [--num-classes 200]
-        [--methods student kd dkd figkd replay]
+        [--methods student kd dkd figkd replay standardize graph]
 """
 import argparse
 import contextlib
@@ -120,6 +120,23 @@ def method_model_configs(cfg, methods, figkd_specs, num_classes):
                              _path(DISTILL_BASES['figkd'])).distiller,
                          teacher_cache=dict(dir=None, dtype='float32'))
             out['FiGKD replay'] = ('replay', model)
+            continue
+        if method in ('standardize', 'graph'):
+            d = Config.fromfile(_path(DISTILL_BASES['figkd'])).distiller
+            loss = d.distill_losses.loss_figkd
+            if method == 'standardize':
+                loss.standardize = True
+                label = 'FiGKD haar L1 standardized'
+            else:  # a class graph of random similarities: same cost
+                rows = torch.randn(num_classes, 16,
+                                   generator=torch.Generator().manual_seed(0))
+                rows = torch.nn.functional.normalize(rows, dim=1)
+                loss.update(type='GraphFiGKDLoss',
+                            class_graph=(rows @ rows.T).tolist())
+                label = 'FiGKD graph'
+            model = copy.deepcopy(cfg.model)
+            model.update(distiller=d, data_preprocessor=pre)
+            out[label] = ('distill', model)
             continue
         if method == 'student':
             student = copy.deepcopy(cfg.model.architecture)
@@ -350,7 +367,8 @@ def parse_args(argv=None):
                         help='classes of both heads (default: the config)')
     parser.add_argument('--methods', nargs='+',
                         default=['student', 'kd', 'dkd', 'figkd'],
-                        choices=['student', 'kd', 'dkd', 'figkd', 'replay'])
+                        choices=['student', 'kd', 'dkd', 'figkd', 'replay',
+                                 'standardize', 'graph'])
     parser.add_argument('--figkd', nargs='+', default=list(DEFAULT_FIGKD),
                         metavar='WAVELET:LEVEL')
     parser.add_argument('--json', help='also write the result here')
