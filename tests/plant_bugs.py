@@ -67,6 +67,27 @@ bug('band-weights-finest-first', W,
 
 # ----------------------------------------------------------------- loss
 L, TL = 'figkd_mmrazor/losses/figkd_loss.py', 'tests/test_figkd_loss.py::'
+bug('loss-standardize-forgets-the-scale', L,
+    '            logits = (logits - mean) / (std + STANDARDIZE_EPS)',
+    '            logits = logits - mean',
+    TL + 'test_standardize_with_all_bands_is_kd_on_z_scored_logits[1.0]')
+GL, TG = ('figkd_mmrazor/losses/graph_figkd_loss.py',
+          'tests/test_graph_figkd_loss.py::')
+bug('graph-low-band-takes-the-roughest-frequencies', GL,
+    '    band[:low_bands] = low_weight',
+    '    band[n - low_bands:] = low_weight',
+    TG + 'test_operator_matches_scipy_and_removes_the_smooth_part[5]')
+bug('graph-negative-similarities-kept', GL,
+    '    weights = np.where(off, weights - min(weights[off].min(), 0.0), '
+    '0.0)',
+    '    weights = np.where(off, weights, 0.0)',
+    TG + 'test_operator_matches_scipy_and_removes_the_smooth_part[5]')
+bug('spectral-order-from-the-constant-eigenvector',
+    'figkd_mmrazor/analysis/class_order.py',
+    '    fiedler = np.round(vectors[:, 1], 12)',
+    '    fiedler = np.round(vectors[:, 0], 12)',
+    'tests/test_analysis.py::'
+    'test_spectral_order_recovers_a_shuffled_robinson_order[0]')
 bug('loss-operator-transposed', L,
     'return logits @ operator', 'return logits @ operator.T',
     TL + 'test_weighted_bands_match_pywt')
