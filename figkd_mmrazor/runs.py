@@ -17,6 +17,7 @@ lists them with their tests.
 """
 import ast
 import fcntl
+import logging
 import os
 import os.path as osp
 import shutil
@@ -26,6 +27,7 @@ import time
 from typing import List
 
 import torch
+from mmengine.logging import print_log
 
 from .guides import guide
 
@@ -387,8 +389,8 @@ def prepare_work_dir(cfg, resume=None, start_over=False,
     if start_over:
         moved = set_aside(work_dir)
         if moved:
-            print(f'--start-over: the earlier run is now in {moved}',
-                  file=sys.stderr)
+            print_log(f'--start-over: the earlier run is now in {moved}',
+                      logger='current', level=logging.WARNING)
     elif resume is None:
         check_fresh_start(work_dir)
     else:
@@ -402,8 +404,9 @@ def prepare_work_dir(cfg, resume=None, start_over=False,
                 f'--resume PATH. See {DOC}.')
         if path is not None:
             for key, old, new in check_resume(cfg, path, allow_changes):
-                print(f'Resuming with {key}: {_short(old)} -> {_short(new)}',
-                      file=sys.stderr)
+                print_log(f'Resuming with {key}: {_short(old)} -> '
+                          f'{_short(new)}', logger='current',
+                          level=logging.WARNING)
     return lock
 
 

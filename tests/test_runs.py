@@ -226,7 +226,7 @@ def test_changed_schedule_on_resume_is_refused_unless_asked(
     assert not (work / 'epoch_2.pth').exists()
     proc = run('tools/train.py', finished['one'], '--work-dir', work,
                '--resume', '--resume-with-changes', '--cfg-options', *change)
-    assert 'Resuming with param_scheduler.1.T_max: 95 -> 1' in proc.stderr
+    assert 'Resuming with param_scheduler.1.T_max: 95 -> 1' in proc.stdout
     assert torch.load(work / 'epoch_2.pth',
                       weights_only=False)['meta']['epoch'] == 2
 

@@ -214,7 +214,8 @@ def main():
                              osp.join(work_dir, 'teacher'),
                              tuple(options(False, args.teacher_epochs)))
     logs = osp.join(work_dir, 'logs')
-    result, = comparison.train_all([teacher], train, logs, cwd=ROOT)
+    result, = comparison.train_all([teacher], train, logs, cwd=ROOT,
+                                   say=print)
     if result['status'] == 'failed':
         sys.exit(f"the teacher failed to train ({result['error']})")
     teacher_ckpt = last_checkpoint(teacher.work_dir)
@@ -237,7 +238,8 @@ def main():
           f'{" ".join(map(str, args.seeds))}), {args.jobs} at a time, '
           f'teacher {"replayed" if not args.no_replay else "live"}',
           flush=True)
-    results = comparison.train_all(runs, train, logs, args.jobs, cwd=ROOT)
+    results = comparison.train_all(runs, train, logs, args.jobs, cwd=ROOT,
+                                   say=print)
     summary = comparison.summarize(results, reference='kd')
     meta = comparison.report_meta(
         ' '.join(shlex.quote(a) for a in ['python', *sys.argv]),

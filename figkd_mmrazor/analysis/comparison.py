@@ -457,12 +457,16 @@ def waits_for(run: Run, runs: Sequence[Run]) -> Optional[Run]:
 
 def train_all(runs: Sequence[Run], train_script: str, log_dir: str,
               jobs: int = 1, cwd: Optional[str] = None,
-              say=print) -> List[dict]:
+              say=None) -> List[dict]:
     """Train (or reuse) every run with ``python train_script``, ``jobs`` at
     a time, each with ``cpu_count // jobs`` threads, its output in
     ``log_dir``; a replaying run starts once its cache's recording run
     finished. Returns one result per run, in the order of ``runs``; a failed
-    run is 'failed' (its log is named)."""
+    run is 'failed' (its log is named). Progress goes to ``say`` (default:
+    mmengine's logger)."""
+    if say is None:
+        def say(message):
+            print_log(message, logger='current')
     states = check_work_dirs(runs)
     results: Dict[str, dict] = {}
     todo = []

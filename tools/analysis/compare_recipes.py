@@ -103,7 +103,7 @@ def main():
     else:
         results = comparison.train_all(
             runs, osp.join(TOOLS, 'train.py'),
-            osp.join(args.work_dir, 'logs'), args.jobs)
+            osp.join(args.work_dir, 'logs'), args.jobs, say=print)
     reference = (comparison.recipe_name(args.reference)
                  if args.reference else None)
     summary = comparison.summarize(results, reference)
