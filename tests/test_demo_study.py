@@ -287,6 +287,7 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
     classifier rows, and finds an order planted in them."""
     from mmrazor.registry import MODELS
 
+    from figkd_mmrazor import class_axis
     from figkd_mmrazor.analysis import class_order, comparison
     monkeypatch.syspath_prepend(str(ROOT / 'tools'))
     import demo_study
@@ -302,7 +303,9 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
         c = Config.fromfile(ROOT / 'configs' / 'demo' /
                             f'{demo_study.CONFIG_OF[recipe]}.py')
         c.merge_from_dict(comparison.parse_cfg_options(
-            demo_study.recipe_options(recipe, 0, 12, str(ckpt))))
+            demo_study.recipe_options(recipe, 0, 12)))
+        c.model.teacher_ckpt = str(ckpt)
+        class_axis.apply_to_config(c)
         name, = c.model.distiller.distill_losses
         return MODELS.build(c.model.distiller.distill_losses[name])
 
@@ -318,9 +321,9 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
     assert np.mean(neighbours) < 2.5  # a random order: about 4.3
     graph = loss('figkd_graph')
     assert type(graph).__name__ == 'GraphFiGKDLoss'
-    np.testing.assert_allclose(graph.similarity, class_order.
+    np.testing.assert_allclose(graph.class_graph, class_order.
                                cosine_similarity_matrix(weight.numpy(),
                                                         center=True),
                                atol=1e-11)
     assert (graph.low_bands, graph.low_weight) == (6, 0.0)
-    assert demo_study.recipe_options('figkd', 0, 12, str(ckpt)) == []
+    assert demo_study.recipe_options('figkd', 0, 12) == []

@@ -135,49 +135,19 @@ def shuffled_order(num_classes, seed):
     return '[' + ','.join(map(str, order)) + ']'
 
 
-def teacher_similarity(checkpoint):
-    """The teacher's class similarity: the cosine similarity of its
-    classifier's rows, the mean row removed."""
-    from figkd_mmrazor.analysis.class_order import cosine_similarity_matrix
-    from figkd_mmrazor.checkpoints import load_checkpoint, state_dict_of
-    weight = state_dict_of(load_checkpoint(checkpoint, map_location='cpu'))[
-        'head.fc.weight'].double().numpy()
-    return cosine_similarity_matrix(weight, center=True)
-
-
-def teacher_order(checkpoint):
-    """The class order spectral seriation derives from the teacher (the
-    Fiedler order of its class similarity), as the cfg-option value
-    ``[i,j,...]``."""
-    from figkd_mmrazor.analysis.class_order import spectral_order
-    order = spectral_order(teacher_similarity(checkpoint))
-    return '[' + ','.join(map(str, order)) + ']'
-
-
-def teacher_graph(checkpoint):
-    """The teacher's class similarity as a class-graph file beside its
-    checkpoint (written whole, the same bytes for the same teacher)."""
-    from figkd_mmrazor.runs import atomic_write
-    path = osp.join(osp.dirname(checkpoint), 'class_graph.json')
-    text = json.dumps(dict(similarity=teacher_similarity(checkpoint).round(
-        12).tolist(), source=checkpoint)).encode()
-    atomic_write(path, lambda f: f.write(text))
-    return path
-
-
-def recipe_options(recipe, seed, num_classes, teacher_ckpt):
+def recipe_options(recipe, seed, num_classes):
     """What a variant recipe sets on top of its config (CONFIG_OF)."""
     if recipe == 'figkd_shuffled':  # the class-order control
         return [f'{CLASS_ORDER_KEY}={shuffled_order(num_classes, seed)}']
-    if recipe == 'figkd_teacher_order':
-        return [f'{CLASS_ORDER_KEY}={teacher_order(teacher_ckpt)}']
+    if recipe == 'figkd_teacher_order':  # figkd_mmrazor.class_axis
+        return [f'{CLASS_ORDER_KEY}=teacher']
     if recipe == 'kd_tau6':
         # FiGKD's level-1 Haar detail has about 1/sqrt(2) of the logits'
         # spread, i.e. KD's tau 4 acts like 4 * sqrt(2) = 5.7 on it.
         return ['model.distiller.distill_losses.loss_kd.tau=6.0']
     if recipe == 'figkd_graph':  # FiGKD over the teacher's class graph
         return [f'{FIGKD_KEY}.type=GraphFiGKDLoss',
-                f'{FIGKD_KEY}.class_graph={teacher_graph(teacher_ckpt)}']
+                f'{FIGKD_KEY}.class_graph=teacher']
     if recipe == 'kd_std':  # KD on z-scored logits (Sun et al., 2024)
         return [f'{FIGKD_KEY}.low_weight=1.0', f'{FIGKD_KEY}.tau=2.0',
                 f'{FIGKD_KEY}.standardize=True']
@@ -230,7 +200,7 @@ def main():
             options(distill, args.epochs), names=recipes,
             replay=distill and not args.no_replay,
             run_options=lambda recipe, seed: recipe_options(
-                recipe, seed, spec.num_classes, teacher_ckpt))
+                recipe, seed, spec.num_classes))
 
     runs = (plan([r for r in args.recipes if r == 'student'], False) +
             plan([r for r in args.recipes if r != 'student'], True))

@@ -9,7 +9,7 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat, runs
+from figkd_mmrazor import class_axis, compat, runs
 from figkd_mmrazor.preflight import check_before_testing, default_work_dir
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -50,6 +50,7 @@ def main():
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.test_cfg.fp16 = True
+    class_axis.apply_to_config(cfg)
     check_before_testing(cfg)
     compat.init_cpu_distributed(cfg, args.launcher)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(

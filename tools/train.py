@@ -12,7 +12,7 @@ import argparse
 import os
 
 import figkd_mmrazor  # noqa: F401  (compatibility fixes and registration)
-from figkd_mmrazor import compat, replay, runs
+from figkd_mmrazor import class_axis, compat, replay, runs
 from figkd_mmrazor.replay import keyed_views
 from figkd_mmrazor.hooks import NonFiniteLossError
 from figkd_mmrazor.preflight import check_before_training, default_work_dir
@@ -106,6 +106,7 @@ def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     check_before_training(cfg)
+    cfg = class_axis.apply_to_config(cfg)
     cfg = keyed_views.apply_to_config(cfg)
     cfg = replay.apply_to_config(cfg, args.teacher_cache)
     # Held until the process ends, however it ends.

@@ -190,15 +190,16 @@ def check_recipes_build(runs: Sequence[Run]) -> None:
     run trains."""
     from mmrazor.registry import MODELS
 
+    from .. import class_axis
     from ..preflight import build_on_cpu
     for run in {run.recipe: run for run in reversed(runs)}.values():
         cfg = run_config(run, with_cache=False)
-        model = cfg.model
-        if 'teacher_ckpt' in model:
-            model.teacher_ckpt = None
-        if cfg.get('data_preprocessor') is not None:
-            model.setdefault('data_preprocessor', cfg.data_preprocessor)
         try:
+            model = class_axis.apply_to_config(cfg).model
+            if 'teacher_ckpt' in model:
+                model.teacher_ckpt = None
+            if cfg.get('data_preprocessor') is not None:
+                model.setdefault('data_preprocessor', cfg.data_preprocessor)
             build_on_cpu(MODELS, model, cfg.get('default_scope') or
                          'mmrazor')
         except Exception as err:  # any error of a config: report it all

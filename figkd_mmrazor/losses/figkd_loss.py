@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmrazor.registry import MODELS
 
+from .. import class_axis
 from ..wavelets import (band_operator, check_mode, check_wavelet,
                         weighted_bands)
 
@@ -71,7 +72,10 @@ class FiGKDLoss(nn.Module):
         class_order (Sequence[int] | str, optional): A permutation of
             ``range(C)`` (or a path to a JSON file holding one, a list or
             ``{"class_order": [...]}``) applied to both logits before the
-            transform, which depends on which classes are neighbours.
+            transform, which depends on which classes are neighbours;
+            ``'teacher'``: the spectral order of the teacher's class
+            similarity (:mod:`figkd_mmrazor.class_axis`). Kept in the
+            checkpoints; a resumed run must have the same order.
             Defaults to None (the dataset's order).
         standardize (bool): Z-score each logit vector over its classes
             (minus its mean, over its standard deviation) before the bands,
@@ -136,8 +140,7 @@ class FiGKDLoss(nn.Module):
         order = load_class_order(class_order)
         self.register_buffer(
             'class_order',
-            None if order is None else torch.tensor(order, dtype=torch.long),
-            persistent=False)
+            None if order is None else torch.tensor(order, dtype=torch.long))
         # float32 band operator per (class count, device); None: level by
         # level (beyond OPERATOR_MAX_CLASSES).
         self._operators = {}
@@ -220,6 +223,12 @@ class FiGKDLoss(nn.Module):
         self._operators[key] = operator
         return operator
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The bands of a checkpoint's run were taken along its class order;
+        # continuing along another one would make the run neither.
+        _refuse_other_axis(self, state_dict, prefix, 'class_order')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _distance(self, signal_S: torch.Tensor,
                   signal_T: torch.Tensor) -> torch.Tensor:
         reduction = self.reduction
@@ -247,6 +256,18 @@ def _check_finite(preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
             '(optim_wrapper.clip_grad).')
 
 
+def _refuse_other_axis(loss, state_dict, prefix, name) -> None:
+    saved, mine = state_dict.get(prefix + name), getattr(loss, name)
+    if saved is None or mine is None:
+        return
+    if saved.shape != mine.shape or not torch.equal(saved.to(mine), mine):
+        raise ValueError(
+            f'The checkpoint was trained with another {name} than this '
+            f'config gives {type(loss).__name__} ({prefix}{name}): the '
+            'teacher or the order changed since. Resume with the setting '
+            'the run started with, or start over (--start-over).')
+
+
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f'{name} must be one of {list(choices)}, got '
@@ -264,9 +285,15 @@ def _check_number(name, value, positive=False) -> float:
 
 
 def load_class_order(class_order) -> Optional[list]:
-    """A validated permutation from a list or a JSON file, or None."""
+    """A validated permutation from a list, a JSON file or the teacher
+    (:mod:`figkd_mmrazor.class_axis`), or None."""
     if class_order is None:
         return None
+    if isinstance(class_order, str) and class_order == class_axis.TEACHER:
+        raise ValueError(class_axis.UNRESOLVED.format(key='class_order'))
+    if class_axis.is_from_teacher(class_order):
+        from ..analysis.class_order import spectral_order
+        return spectral_order(class_axis.from_teacher(class_order))
     source = 'class_order'
     if isinstance(class_order, (str, os.PathLike)):
         source = str(class_order)

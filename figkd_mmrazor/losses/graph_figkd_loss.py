@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from mmrazor.registry import MODELS
 
-from .figkd_loss import FiGKDLoss
+from .. import class_axis
+from .figkd_loss import FiGKDLoss, _refuse_other_axis
 
 
 def graph_band_operator(similarity, low_bands: int, low_weight: float,
@@ -43,8 +44,13 @@ def graph_band_operator(similarity, low_bands: int, low_weight: float,
 
 
 def load_class_graph(class_graph) -> np.ndarray:
-    """A (C, C) similarity from a matrix or a JSON file holding
-    ``{"similarity": [[...], ...]}``, checked."""
+    """A (C, C) similarity from a matrix, a JSON file holding
+    ``{"similarity": [[...], ...]}`` or the teacher
+    (:mod:`figkd_mmrazor.class_axis`), checked."""
+    if isinstance(class_graph, str) and class_graph == class_axis.TEACHER:
+        raise ValueError(class_axis.UNRESOLVED.format(key='class_graph'))
+    if class_axis.is_from_teacher(class_graph):
+        return class_axis.from_teacher(class_graph)
     source = 'class_graph'
     if isinstance(class_graph, (str, os.PathLike)):
         source = str(class_graph)
@@ -81,9 +87,11 @@ class GraphFiGKDLoss(FiGKDLoss):
     ``KLDivergence(tau)``.
 
     Args:
-        class_graph (str | array): The (C, C) class similarity, e.g. the
-            cosine similarity of the teacher classifier's rows, or a JSON
-            file ``{"similarity": [[...]]}``.
+        class_graph (str | array): The (C, C) class similarity, a JSON
+            file ``{"similarity": [[...]]}``, or ``'teacher'``: the cosine
+            similarity of the teacher classifier's rows
+            (:mod:`figkd_mmrazor.class_axis`). Kept in the checkpoints; a
+            resumed run must have the same graph.
         low_bands (int, optional): How many of the smoothest graph
             frequencies form the low band. Defaults to ``C // 2`` (as many
             as a one-level Haar transform keeps in its approximation).
@@ -104,17 +112,22 @@ class GraphFiGKDLoss(FiGKDLoss):
         kwargs.update(level=1, class_order=None)
         super().__init__(low_weight=low_weight, high_weights=high_weights,
                          **kwargs)
-        self.similarity = load_class_graph(class_graph)
-        num_classes = self.similarity.shape[0]
+        similarity = load_class_graph(class_graph)
+        self.register_buffer('class_graph', torch.from_numpy(similarity))
+        num_classes = similarity.shape[0]
         self.low_bands = num_classes // 2 if low_bands is None else low_bands
         self.graph_operator = graph_band_operator(
-            self.similarity, self.low_bands, self.low_weight,
+            similarity, self.low_bands, self.low_weight,
             self.high_weights[0])
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _refuse_other_axis(self, state_dict, prefix, 'class_graph')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _operator(self, num_classes: int, device) -> torch.Tensor:
-        if num_classes != self.similarity.shape[0]:
+        if num_classes != self.class_graph.shape[0]:
             raise ValueError(
-                f'class_graph has {self.similarity.shape[0]} classes but the '
+                f'class_graph has {self.class_graph.shape[0]} classes but the '
                 f'logits have {num_classes}; give the similarity of these '
                 'classes.')
         key = (num_classes, device)

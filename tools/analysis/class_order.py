@@ -16,7 +16,9 @@ import argparse
 import figkd_mmrazor  # noqa: F401  (compatibility fixes before mmrazor)
 from figkd_mmrazor.analysis import class_order as co
 from figkd_mmrazor.analysis import classifier_logits as cl
-from figkd_mmrazor.checkpoints import classifier_weight, load_checkpoint
+from figkd_mmrazor.checkpoints import (classifier_weight, load_checkpoint,
+                                      state_dict_of)
+from figkd_mmrazor.replay.fingerprint import teacher_sha256 as file_sha256
 from mmengine.config import Config, DictAction
 
 
@@ -91,6 +93,12 @@ def main():
         print('adjacent pairs in the same family (class_families.txt): '
               f"{fam['dataset_order']:.3f} in the dataset order, "
               f"{fam['class_order']:.3f} in the derived order")
+    checkpoint = load_checkpoint(args.checkpoint)
+    if args.model == 'teacher' and not any(
+            k.startswith('teacher.') for k in state_dict_of(checkpoint)):
+        # The teacher's own file: a run with another teacher refuses the
+        # order as stale (figkd_mmrazor.class_axis).
+        extra.update(teacher_sha256=file_sha256(args.checkpoint))
     co.write_class_order(args.out, order, args.method, args.checkpoint,
                          **extra)
     print(f'wrote {args.out}: class_order={order}')
