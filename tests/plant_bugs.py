@@ -88,6 +88,31 @@ bug('spectral-order-from-the-constant-eigenvector',
     '    fiedler = np.round(vectors[:, 0], 12)',
     'tests/test_analysis.py::'
     'test_spectral_order_recovers_a_shuffled_robinson_order[0]')
+CA, TCA = 'figkd_mmrazor/class_axis.py', 'tests/test_class_axis.py::'
+bug('class-axis-teacher-change-not-checked', CA,
+    "    if found != spec['teacher_sha256']:",
+    '    if False:',
+    TCA + 'test_teacher_changed_after_the_config_was_resolved_is_refused')
+bug('class-axis-order-file-provenance-ignored', CA,
+    '    if sha and teacher and teacher_sha256(teacher) != sha:',
+    '    if False:',
+    TCA + 'test_order_file_of_another_teacher_is_stale')
+bug('class-axis-checkpoint-order-not-compared', L,
+    "        _refuse_other_axis(self, state_dict, prefix, 'class_order')\n",
+    '',
+    TCA + 'test_a_state_dict_with_another_axis_is_refused',
+    TCA + 'test_resume_keeps_the_order_and_a_changed_teacher_is_refused')
+bug('class-axis-order-not-in-checkpoints', L,
+    "            None if order is None else torch.tensor(order, "
+    "dtype=torch.long))",
+    "            None if order is None else torch.tensor(order, "
+    "dtype=torch.long),\n            persistent=False)",
+    TCA + 'test_teacher_order_and_graph_are_the_teachers',
+    TCA + 'test_two_processes_train_with_the_teacher_order')
+bug('class-axis-similarity-keeps-the-mean-row', CA,
+    '                                    center=True).round(12)',
+    '                                    center=False).round(12)',
+    TCA + 'test_teacher_order_and_graph_are_the_teachers')
 bug('loss-operator-transposed', L,
     'return logits @ operator', 'return logits @ operator.T',
     TL + 'test_weighted_bands_match_pywt')
@@ -136,8 +161,8 @@ bug('loss-class-order-ignored', L,
     'logits = logits',
     TL + 'test_class_order_permutes_before_transform')
 bug('loss-half-precision-kept', L,
-    '        logits = logits.float()\n        operator',
-    '        operator',
+    '        logits = logits.float()\n        if self.standardize:',
+    '        if self.standardize:',
     TL + 'test_half_precision_logits_compute_in_float32')
 
 # From helper "loss"'s own plantings.

@@ -217,16 +217,16 @@ def test_benchmark_step_tiny_runs_and_prints_ratios(tmp_path):
                     '--warmup', '1', '--threads', '1', '--num-classes', '16',
                     '--figkd', 'haar:1', 'db2:2', 'sym8:3', '--methods',
                     'student', 'kd', 'dkd', 'figkd', 'standardize', 'graph',
-                    '--json', out)
+                    'ordered', '--json', out)
     text = proc.stdout
     assert '| method | median ms | p25-p75 ms | x KD |' in text
     for label in ('student (CE)', 'KD', 'DKD', 'FiGKD haar L1',
                   'FiGKD db2 L2', 'FiGKD haar L1 standardized',
-                  'FiGKD graph'):
+                  'FiGKD graph', 'FiGKD haar L1, class order'):
         assert f'| {label} |' in text
     assert '| KD | ' in text and ' | 1.000 |' in text
     result = json.loads(out.read_text())
-    assert len(result['rows']) == 7
+    assert len(result['rows']) == 8
     assert all(math.isfinite(r['loss']) for r in result['rows'])
     assert any('sym8' in s for s in result['skipped'])  # too deep for 16
 

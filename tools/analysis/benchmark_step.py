@@ -121,12 +121,17 @@ def method_model_configs(cfg, methods, figkd_specs, num_classes):
                          teacher_cache=dict(dir=None, dtype='float32'))
             out['FiGKD replay'] = ('replay', model)
             continue
-        if method in ('standardize', 'graph'):
+        if method in ('standardize', 'graph', 'ordered'):
             d = Config.fromfile(_path(DISTILL_BASES['figkd'])).distiller
             loss = d.distill_losses.loss_figkd
             if method == 'standardize':
                 loss.standardize = True
                 label = 'FiGKD haar L1 standardized'
+            elif method == 'ordered':  # what class_order='teacher' costs
+                loss.class_order = torch.randperm(
+                    num_classes,
+                    generator=torch.Generator().manual_seed(0)).tolist()
+                label = 'FiGKD haar L1, class order'
             else:  # a class graph of random similarities: same cost
                 rows = torch.randn(num_classes, 16,
                                    generator=torch.Generator().manual_seed(0))
@@ -368,7 +373,7 @@ def parse_args(argv=None):
     parser.add_argument('--methods', nargs='+',
                         default=['student', 'kd', 'dkd', 'figkd'],
                         choices=['student', 'kd', 'dkd', 'figkd', 'replay',
-                                 'standardize', 'graph'])
+                                 'standardize', 'graph', 'ordered'])
     parser.add_argument('--figkd', nargs='+', default=list(DEFAULT_FIGKD),
                         metavar='WAVELET:LEVEL')
     parser.add_argument('--json', help='also write the result here')
