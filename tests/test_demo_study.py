@@ -25,9 +25,9 @@ from figkd_mmrazor.glyphs import CLASS_NAMES, GlyphSpec
 from tiny import ROOT, TINY_GLYPHS as TINY, run_tool, tiny_glyphs
 
 STAGES = ('teacher', 'student', 'kd', 'dkd', 'figkd')
-RECIPES = ('student', 'kd', 'dkd', 'figkd', 'figkd_shuffled')
-DISTILL = ('kd', 'dkd', 'figkd', 'figkd_shuffled')
-CONFIG_OF = dict(zip(RECIPES, RECIPES[:4] + ('figkd', )))
+RECIPES = ('student', 'kd', 'dkd', 'figkd', 'figkd_shuffled', 'figkd_graph')
+DISTILL = ('kd', 'dkd', 'figkd', 'figkd_shuffled', 'figkd_graph')
+CONFIG_OF = dict(zip(RECIPES, RECIPES[:4] + ('figkd', 'figkd')))
 SEEDS = (3, 4)
 
 _cfgs = {}
@@ -117,7 +117,7 @@ def study(tmp_path_factory):
     args = ('tools/demo_study.py', '--work-dir', work, '--data-root', data,
             '--epochs', '2', '--teacher-epochs', '1', '--jobs', '2',
             '--seeds', *map(str, SEEDS), '--recipes', *RECIPES)
-    proc = run_tool(*args, timeout=1800)  # eleven runs, each a new process
+    proc = run_tool(*args, timeout=1800)  # 13 runs, each a new process
     return args, proc, work, data
 
 
@@ -313,6 +313,9 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
     std = loss('kd_std')
     assert (std.low_weight, std.high_weights, std.tau, std.standardize) == \
         (1.0, [1.0], 2.0, True)
+    std = loss('figkd_std')
+    assert (std.low_weight, std.high_weights, std.tau, std.standardize) == \
+        (0.0, [1.0], 2.0, True)
     order = loss('figkd_teacher_order').class_order.tolist()
     assert order == class_order.spectral_order(
         class_order.cosine_similarity_matrix(weight.numpy(), center=True))

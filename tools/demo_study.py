@@ -29,6 +29,11 @@ FiGKD and the class-order control over more seeds and a longer schedule
 FiGKD with the classes in a random order on the wavelet's axis (one
 permutation per seed, :func:`shuffled_order`), so that the letter families
 are no longer neighbours; it differs from ``figkd`` in nothing else.
+
+``--recipes`` also takes the class-axis variants (:func:`recipe_options`):
+``figkd_teacher_order`` (``class_order='teacher'``), ``figkd_graph``
+(``GraphFiGKDLoss`` over ``class_graph='teacher'``), ``kd_std`` and
+``figkd_std`` (z-scored logits, tau 2) and ``kd_tau6`` (KD at tau 6).
 """
 import argparse
 import json
@@ -51,7 +56,8 @@ CONFIGS = osp.join(ROOT, 'configs', 'demo')
 # differ by the options of recipe_options().
 CONFIG_OF = dict(student='student', kd='kd', dkd='dkd', figkd='figkd',
                  figkd_shuffled='figkd', figkd_teacher_order='figkd',
-                 kd_tau6='kd', kd_std='figkd', figkd_graph='figkd')
+                 kd_tau6='kd', kd_std='figkd', figkd_graph='figkd',
+                 figkd_std='figkd')
 DEFAULT_DATA_ROOT = 'data/glyphs'
 # The defaults of the demo, and of the benchmark study (--study).
 DEMO = dict(work_dir='work_dirs/demo',
@@ -148,9 +154,13 @@ def recipe_options(recipe, seed, num_classes):
     if recipe == 'figkd_graph':  # FiGKD over the teacher's class graph
         return [f'{FIGKD_KEY}.type=GraphFiGKDLoss',
                 f'{FIGKD_KEY}.class_graph=teacher']
-    if recipe == 'kd_std':  # KD on z-scored logits (Sun et al., 2024)
+    # On z-scored logits (Sun et al., 2024; their base temperature 2): KD,
+    # and FiGKD's paper setting.
+    if recipe == 'kd_std':
         return [f'{FIGKD_KEY}.low_weight=1.0', f'{FIGKD_KEY}.tau=2.0',
                 f'{FIGKD_KEY}.standardize=True']
+    if recipe == 'figkd_std':
+        return [f'{FIGKD_KEY}.tau=2.0', f'{FIGKD_KEY}.standardize=True']
     return []
 
 

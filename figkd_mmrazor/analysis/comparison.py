@@ -125,11 +125,12 @@ def run_config(run: Run, with_cache: bool = True):
     Runner): the file, the cfg-options, the work dir and the cache."""
     from mmengine.config import Config
 
+    from .. import class_axis
     from ..replay import keyed_views, settings_of, use_teacher_cache
     cfg = Config.fromfile(run.config)
     cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
     cfg.work_dir = run.work_dir
-    cfg = keyed_views.apply_to_config(cfg)
+    cfg = keyed_views.apply_to_config(class_axis.apply_to_config(cfg))
     if with_cache and run.cache_dir:
         use_teacher_cache(cfg, settings_of(cfg, run.cache_dir))
     return cfg
@@ -190,12 +191,11 @@ def check_recipes_build(runs: Sequence[Run]) -> None:
     run trains."""
     from mmrazor.registry import MODELS
 
-    from .. import class_axis
     from ..preflight import build_on_cpu
     for run in {run.recipe: run for run in reversed(runs)}.values():
-        cfg = run_config(run, with_cache=False)
         try:
-            model = class_axis.apply_to_config(cfg).model
+            cfg = run_config(run, with_cache=False)
+            model = cfg.model
             if 'teacher_ckpt' in model:
                 model.teacher_ckpt = None
             if cfg.get('data_preprocessor') is not None:
