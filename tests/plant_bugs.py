@@ -371,9 +371,10 @@ bug('dataset-flowers-image-zero-wraps', D,
     TD + 'test_flowers102_content')
 
 # ------------------------------------- teacher cache, keyed augmentation
-RS, RF, RD, TRp = ('figkd_mmrazor/replay/store.py',
-                   'figkd_mmrazor/replay/fingerprint.py',
-                   'figkd_mmrazor/replay/distiller.py', 'tests/test_replay.py::')
+RS, RF, RD = ('figkd_mmrazor/replay/store.py',
+              'figkd_mmrazor/replay/fingerprint.py',
+              'figkd_mmrazor/replay/distiller.py')
+TRp = 'tests/test_replay.py::'
 bug('cache-rows-put-back-in-sorted-order', RS,
     '            out[name][index] = rows',
     '            out[name][np.sort(index)] = rows',

@@ -313,6 +313,8 @@ def test_variant_recipes_set_what_they_say(monkeypatch, tmp_path):
     std = loss('kd_std')
     assert (std.low_weight, std.high_weights, std.tau, std.standardize) == \
         (1.0, [1.0], 2.0, True)
+    soft = loss('figkd_soft_detail')
+    assert (soft.low_weight, soft.high_weights) == (1.0, [0.5])
     std = loss('figkd_std')
     assert (std.low_weight, std.high_weights, std.tau, std.standardize) == \
         (0.0, [1.0], 2.0, True)

@@ -33,7 +33,8 @@ are no longer neighbours; it differs from ``figkd`` in nothing else.
 ``--recipes`` also takes the class-axis variants (:func:`recipe_options`):
 ``figkd_teacher_order`` (``class_order='teacher'``), ``figkd_graph``
 (``GraphFiGKDLoss`` over ``class_graph='teacher'``), ``kd_std`` and
-``figkd_std`` (z-scored logits, tau 2) and ``kd_tau6`` (KD at tau 6).
+``figkd_std`` (z-scored logits, tau 2), ``kd_tau6`` (KD at tau 6) and
+``figkd_soft_detail`` (the approximation kept, the detail halved).
 """
 import argparse
 import json
@@ -57,7 +58,7 @@ CONFIGS = osp.join(ROOT, 'configs', 'demo')
 CONFIG_OF = dict(student='student', kd='kd', dkd='dkd', figkd='figkd',
                  figkd_shuffled='figkd', figkd_teacher_order='figkd',
                  kd_tau6='kd', kd_std='figkd', figkd_graph='figkd',
-                 figkd_std='figkd')
+                 figkd_std='figkd', figkd_soft_detail='figkd')
 DEFAULT_DATA_ROOT = 'data/glyphs'
 # The defaults of the demo, and of the benchmark study (--study).
 DEMO = dict(work_dir='work_dirs/demo',
@@ -161,6 +162,9 @@ def recipe_options(recipe, seed, num_classes):
                 f'{FIGKD_KEY}.standardize=True']
     if recipe == 'figkd_std':
         return [f'{FIGKD_KEY}.tau=2.0', f'{FIGKD_KEY}.standardize=True']
+    if recipe == 'figkd_soft_detail':  # the other direction: keep the
+        # approximation, halve the detail (KD with the detail softened)
+        return [f'{FIGKD_KEY}.low_weight=1.0', f'{FIGKD_KEY}.high_weights=0.5']
     return []
 
 
