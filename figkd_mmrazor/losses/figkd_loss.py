@@ -141,6 +141,10 @@ class FiGKDLoss(nn.Module):
         self.register_buffer(
             'class_order',
             None if order is None else torch.tensor(order, dtype=torch.long))
+        # The bands of a checkpoint's run were taken along its class order;
+        # continuing along another one would make the run neither.
+        self.register_load_state_dict_pre_hook(
+            refuse_other_axis('class_order'))
         # float32 band operator per (class count, device); None: level by
         # level (beyond OPERATOR_MAX_CLASSES).
         self._operators = {}
@@ -223,12 +227,6 @@ class FiGKDLoss(nn.Module):
         self._operators[key] = operator
         return operator
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The bands of a checkpoint's run were taken along its class order;
-        # continuing along another one would make the run neither.
-        _refuse_other_axis(self, state_dict, prefix, 'class_order')
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def _distance(self, signal_S: torch.Tensor,
                   signal_T: torch.Tensor) -> torch.Tensor:
         reduction = self.reduction
@@ -256,16 +254,23 @@ def _check_finite(preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
             '(optim_wrapper.clip_grad).')
 
 
-def _refuse_other_axis(loss, state_dict, prefix, name) -> None:
-    saved, mine = state_dict.get(prefix + name), getattr(loss, name)
-    if saved is None or mine is None:
-        return
-    if saved.shape != mine.shape or not torch.equal(saved.to(mine), mine):
-        raise ValueError(
-            f'The checkpoint was trained with another {name} than this '
-            f'config gives {type(loss).__name__} ({prefix}{name}): the '
-            'teacher or the order changed since. Resume with the setting '
-            'the run started with, or start over (--start-over).')
+def refuse_other_axis(name: str):
+    """A ``load_state_dict`` pre-hook refusing a state dict whose buffer
+    ``name`` (the class order or graph) differs from the loss's own."""
+
+    def hook(loss, state_dict, prefix, *_):
+        saved, mine = state_dict.get(prefix + name), getattr(loss, name)
+        if saved is None or mine is None:
+            return
+        if saved.shape != mine.shape or not torch.equal(saved.to(mine),
+                                                        mine):
+            raise ValueError(
+                f'The checkpoint was trained with another {name} than this '
+                f'config gives {type(loss).__name__} ({prefix}{name}): the '
+                'teacher or the order changed since. Resume with the '
+                'setting the run started with, or start over '
+                '(--start-over).')
+    return hook
 
 
 def _check_choice(name, value, choices):

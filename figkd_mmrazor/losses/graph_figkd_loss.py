@@ -9,7 +9,7 @@ import torch
 from mmrazor.registry import MODELS
 
 from .. import class_axis
-from .figkd_loss import FiGKDLoss, _refuse_other_axis
+from .figkd_loss import FiGKDLoss, refuse_other_axis
 
 
 def graph_band_operator(similarity, low_bands: int, low_weight: float,
@@ -114,15 +114,13 @@ class GraphFiGKDLoss(FiGKDLoss):
                          **kwargs)
         similarity = load_class_graph(class_graph)
         self.register_buffer('class_graph', torch.from_numpy(similarity))
+        self.register_load_state_dict_pre_hook(
+            refuse_other_axis('class_graph'))
         num_classes = similarity.shape[0]
         self.low_bands = num_classes // 2 if low_bands is None else low_bands
         self.graph_operator = graph_band_operator(
             similarity, self.low_bands, self.low_weight,
             self.high_weights[0])
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        _refuse_other_axis(self, state_dict, prefix, 'class_graph')
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _operator(self, num_classes: int, device) -> torch.Tensor:
         if num_classes != self.class_graph.shape[0]:
