@@ -17,10 +17,10 @@ the model is built) replaces ``'teacher'`` by
 saves says which teacher file, with which content, the axis came from. The
 loss derives the axis from it when it is built (:func:`from_teacher`),
 refusing a file whose content changed, and keeps the result as a buffer: it
-is in every checkpoint, and a resumed run whose axis differs is refused
-(the losses' ``_load_from_state_dict``). An order or graph file that records
-``teacher_sha256`` (``tools/analysis/class_order.py`` writes it) is refused
-here when this run's teacher is another.
+is in every checkpoint, and a resumed run whose axis differs is refused (a
+``load_state_dict`` pre-hook of the losses). An order or graph file that
+records ``teacher_sha256`` (``tools/analysis/class_order.py`` writes it) is
+refused here when this run's teacher is another.
 """
 import json
 import os.path as osp
