@@ -186,7 +186,7 @@ def test_extending_max_epochs_continues_the_configured_schedule(
     assert f'Load checkpoint from {work / "epoch_1.pth"}' in log
     assert 'resumed epoch: 1, iter: 4' in log
     assert 'Epoch(train) [1]' not in log and 'Epoch(train) [2][4/4]' in log
-    assert 'train_cfg.max_epochs: 1 -> 2' in proc.stderr
+    assert 'train_cfg.max_epochs: 1 -> 2' in log
     plain, resumed = _lrs(finished['work_two']), _lrs(work)
     assert sorted(resumed) == sorted(plain) == list(range(1, 9))
     assert resumed == plain
