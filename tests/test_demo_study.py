@@ -223,6 +223,12 @@ def test_study_flag_sets_the_study_defaults_and_options_win(monkeypatch):
                                       '--seeds', '7', '--recipes', 'dkd'])
     args = demo_study.parse_args()
     assert args.seeds == [7] and args.recipes == ['kd', 'dkd']
+    assert args.reference == 'kd'
+    monkeypatch.setattr(sys, 'argv', ['demo_study.py', '--study',
+                                      '--recipes', 'dkd',
+                                      '--reference', 'figkd'])
+    args = demo_study.parse_args()
+    assert args.recipes == ['figkd', 'dkd'] and args.reference == 'figkd'
     assert args.work_dir == demo_study.STUDY['work_dir']
     monkeypatch.setattr(sys, 'argv', ['demo_study.py'])
     args = demo_study.parse_args()
@@ -239,6 +245,15 @@ def test_rerun_reuses_every_run(study):
     assert sorted(work.glob('*/seed_*/2*')) == stamps  # nothing trained
     after = json.loads((work / 'comparison.json').read_text())['recipes']
     assert [r['top1'] for r in after] == [r['top1'] for r in before]
+    # Paired with another reference, from the same runs.
+    proc = run_tool(*args, '--reference', 'figkd', timeout=1800)
+    assert sorted(work.glob('*/seed_*/2*')) == stamps
+    report = json.loads((work / 'comparison.json').read_text())
+    assert report['reference'] == 'figkd'
+    kd = next(r for r in report['recipes'] if r['recipe'] == 'kd')
+    figkd = next(r for r in before if r['recipe'] == 'figkd')
+    assert kd['vs_reference']['mean'] == pytest.approx(
+        -figkd['vs_reference']['mean'])
 
 
 def test_same_seed_again_gives_identical_losses_and_top1(study, tmp_path):

@@ -81,8 +81,11 @@ def parse_args():
                         f'{STUDY}; options given here still win')
     parser.add_argument('--work-dir', help=f"default: {DEMO['work_dir']}")
     parser.add_argument('--recipes', nargs='+', choices=list(CONFIG_OF),
-                        help='what to train; KD, the reference, always is '
+                        help='what to train; the reference always is '
                         f"(default: {' '.join(DEMO['recipes'])})")
+    parser.add_argument('--reference', default='kd', choices=list(CONFIG_OF),
+                        help='the recipe the others are paired with '
+                        '(default: %(default)s)')
     parser.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
                         help='demo dataset; drawn with the default spec '
                         'when absent (default: %(default)s)')
@@ -101,8 +104,8 @@ def parse_args():
     for key, value in (STUDY if args.study else DEMO).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if 'kd' not in args.recipes:
-        args.recipes = ['kd', *args.recipes]  # the reference
+    if args.reference not in args.recipes:
+        args.recipes = [args.reference, *args.recipes]
     for name in ('epochs', 'teacher_epochs', 'jobs'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
@@ -224,7 +227,7 @@ def main():
           flush=True)
     results = comparison.train_all(runs, train, logs, args.jobs, cwd=ROOT,
                                    say=print)
-    summary = comparison.summarize(results, reference='kd')
+    summary = comparison.summarize(results, reference=args.reference)
     meta = comparison.report_meta(
         ' '.join(shlex.quote(a) for a in ['python', *sys.argv]),
         time.time() - start, teacher_top1=result['top1'],
