@@ -19,7 +19,7 @@ from figkd_mmrazor.analysis import comparison
 from figkd_mmrazor.analysis import logit_spectrum as ls
 from figkd_mmrazor.analysis.paired import paired_difference, summarize
 from figkd_mmrazor.losses import FiGKDLoss
-from tiny import ROOT, run_tool
+from tiny import ROOT, run_tool, save_random_teacher
 
 
 # ------------------------------------------------------------ spectrum
@@ -514,18 +514,10 @@ def _tiny_kd(tmp_path, seed=0):
                        tmp_path / 'kd.py')
     cfg = Config.fromfile(path)
     teacher = tmp_path / 'teacher.pth'
-    _save_teacher(cfg, teacher, seed)
+    save_random_teacher(cfg, teacher, seed)
     cfg.model.teacher_ckpt = str(teacher)
     cfg.dump(str(path))
     return path, teacher
-
-
-def _save_teacher(cfg, path, seed):
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model.teacher)
-    model.init_weights()
-    torch.save(dict(state_dict=model.state_dict()), path)
 
 
 def test_a_comparison_never_pairs_runs_of_two_teachers(tmp_path):
@@ -545,7 +537,7 @@ def test_a_comparison_never_pairs_runs_of_two_teachers(tmp_path):
         first.identity
     # The teacher overwritten in place before a second invocation with more
     # seeds: seed 0 learnt from the old teacher, seed 1 would not.
-    _save_teacher(Config.fromfile(path), teacher, seed=1)
+    save_random_teacher(Config.fromfile(path), teacher, seed=1)
     with pytest.raises(comparison.ComparisonError,
                        match='different teacher checkpoints') as err:
         comparison.plan_runs([str(path)], [0, 1], work)

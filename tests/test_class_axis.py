@@ -19,7 +19,7 @@ import figkd_mmrazor  # noqa: F401
 from figkd_mmrazor import class_axis
 from figkd_mmrazor.checkpoints import load_checkpoint
 from figkd_mmrazor.class_axis import ClassAxisError
-from tiny import run_tool, tiny_config, tiny_cub
+from tiny import run_tool, save_random_teacher, tiny_config, tiny_cub
 
 C = 8
 LOSS = 'model.distiller.distill_losses.loss_figkd'
@@ -40,13 +40,7 @@ def _save_teacher(cub, tmp, seed, path=None):
     cfg = Config.fromfile(tiny_config('configs/demo/kd.py', cub,
                                       tmp / f'teacher{seed}.py',
                                       num_classes=C))
-    from mmpretrain.registry import MODELS as CLASSIFIERS
-    torch.manual_seed(seed)
-    teacher = CLASSIFIERS.build(cfg.model.teacher)
-    teacher.init_weights()
-    path = path or tmp / f'teacher{seed}.pth'
-    torch.save(dict(state_dict=teacher.state_dict()), path)
-    return path
+    return save_random_teacher(cfg, path or tmp / f'teacher{seed}.pth', seed)
 
 
 @pytest.fixture(scope='module')

@@ -20,7 +20,8 @@ import figkd_mmrazor  # noqa: F401
 from figkd_mmrazor.replay import (LOCK, MANIFEST, TeacherCacheError,
                                   apply_to_config, cache_bytes)
 from figkd_mmrazor.replay.store import read_manifest
-from tiny import AUGMENTED, run_tool, tiny_config, tiny_cub
+from tiny import (AUGMENTED, run_tool, save_random_teacher, tiny_config,
+                  tiny_cub)
 
 EPOCHS = 2
 
@@ -48,13 +49,7 @@ def _config(recipe, cub, path, teacher, batch_size=4, epochs=EPOCHS):
 def _save_teacher(cub, tmp, seed):
     cfg = Config.fromfile(tiny_config('configs/demo/kd.py', cub,
                                       tmp / f'teacher{seed}.py'))
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(seed)
-    teacher = MODELS.build(cfg.model.teacher)
-    teacher.init_weights()
-    path = tmp / f'teacher{seed}.pth'
-    torch.save(dict(state_dict=teacher.state_dict()), path)
-    return path
+    return save_random_teacher(cfg, tmp / f'teacher{seed}.pth', seed)
 
 
 @pytest.fixture(scope='module')

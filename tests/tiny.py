@@ -80,6 +80,18 @@ def tiny_config(config, data_root, out_path, num_classes=4, epochs=2,
     return Path(out_path)
 
 
+def save_random_teacher(cfg, path, seed) -> Path:
+    """The teacher of distillation config ``cfg``, initialised from torch
+    seed ``seed``, saved as a checkpoint at ``path``."""
+    import torch
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(seed)
+    teacher = MODELS.build(cfg.model.teacher)
+    teacher.init_weights()
+    torch.save(dict(state_dict=teacher.state_dict()), path)
+    return Path(path)
+
+
 def free_port() -> int:
     # Port 0 would reach the workers as MASTER_PORT=0: they never meet.
     with socket.socket() as sock:

@@ -16,8 +16,8 @@ import argparse
 import figkd_mmrazor  # noqa: F401  (compatibility fixes before mmrazor)
 from figkd_mmrazor.analysis import class_order as co
 from figkd_mmrazor.analysis import classifier_logits as cl
-from figkd_mmrazor.checkpoints import (classifier_weight, load_checkpoint,
-                                      state_dict_of)
+from figkd_mmrazor.checkpoints import (TEACHER_PREFIX, classifier_weight,
+                                      load_checkpoint, state_dict_of)
 from figkd_mmrazor.replay.fingerprint import teacher_sha256 as file_sha256
 from mmengine.config import Config, DictAction
 
@@ -58,9 +58,9 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     extra = dict(config=args.config, model=args.model, linkage=args.linkage)
+    checkpoint = load_checkpoint(args.checkpoint)
     if args.method == 'weights':
-        state = cl.classifier_state(load_checkpoint(args.checkpoint),
-                                    args.model)
+        state = cl.classifier_state(checkpoint, args.model)
         sim = co.cosine_similarity_matrix(
             classifier_weight(state).double().numpy(),
             center=not args.no_center)
@@ -93,9 +93,8 @@ def main():
         print('adjacent pairs in the same family (class_families.txt): '
               f"{fam['dataset_order']:.3f} in the dataset order, "
               f"{fam['class_order']:.3f} in the derived order")
-    checkpoint = load_checkpoint(args.checkpoint)
     if args.model == 'teacher' and not any(
-            k.startswith('teacher.') for k in state_dict_of(checkpoint)):
+            k.startswith(TEACHER_PREFIX) for k in state_dict_of(checkpoint)):
         # The teacher's own file: a run with another teacher refuses the
         # order as stale (figkd_mmrazor.class_axis).
         extra.update(teacher_sha256=file_sha256(args.checkpoint))
